@@ -57,6 +57,12 @@ pub struct ConfigSources {
 #[error("invalid configuration: {0}")]
 pub struct ConfigError(String);
 
+impl ConfigError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
 impl ConfigSources {
     /// Defaults, the config file (if present), and the process environment.
     pub fn from_env() -> Self {

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -16,6 +17,7 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 
+use crate::errors::ApiError;
 use crate::metrics;
 
 /// One dependency that `/ready` checks (a database, a broker).
@@ -23,6 +25,12 @@ use crate::metrics;
 pub trait ReadinessCheck: Send + Sync {
     fn name(&self) -> &'static str;
     async fn check(&self) -> Result<(), String>;
+    /// Whether the service is unready without this dependency. A service that can keep
+    /// working through an outage (the users service buffers events in its outbox while
+    /// RabbitMQ is down) reports the dependency's state without leaving the load balancer.
+    fn required(&self) -> bool {
+        true
+    }
 }
 
 #[derive(Clone)]
@@ -40,6 +48,7 @@ struct ReadyBody {
 #[derive(Serialize)]
 struct CheckBody {
     name: &'static str,
+    required: bool,
     ok: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
@@ -60,13 +69,14 @@ async fn ready(State(probes): State<Probes>) -> Response {
         }
         CheckBody {
             name: check.name(),
+            required: check.required(),
             ok: result.is_ok(),
             // The reason stays in the logs: it may name hosts and users.
             error: result.err().map(|_| "unavailable".to_string()),
         }
     }))
     .await;
-    let all_ok = checks.iter().all(|c| c.ok);
+    let all_ok = checks.iter().all(|c| c.ok || !c.required);
     let status = if all_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     let body = ReadyBody { status: if all_ok { "ready" } else { "unavailable" }, checks };
     (status, axum::Json(body)).into_response()
@@ -164,4 +174,26 @@ pub async fn healthcheck(url: &str) -> bool {
         Err(_) => return false,
     };
     matches!(client.get(url).send().await, Ok(r) if r.status().is_success())
+}
+
+/// A JSON request body whose rejections are `BAD_USER_INPUT` errors in Herald's error shape,
+/// not axum's plain-text ones.
+pub struct JsonBody<T>(pub T);
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    axum::Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Json::<T>::from_request(request, state).await {
+            Ok(axum::Json(value)) => Ok(JsonBody(value)),
+            Err(rejection) => Err(ApiError::new(
+                crate::errors::ErrorCode::BadUserInput,
+                rejection.body_text(),
+            )),
+        }
+    }
 }

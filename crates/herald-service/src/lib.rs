@@ -9,6 +9,7 @@ pub mod events;
 pub mod graphql;
 pub mod http;
 pub mod metrics;
+pub mod preferences;
 pub mod telemetry;
 
 pub use auth::{Caller, Role, TokenVerifier};
