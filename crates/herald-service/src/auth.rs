@@ -26,7 +26,16 @@ pub const LEEWAY_SECS: u64 = 30;
 pub const ALLOWED_ALGORITHMS: [Algorithm; 2] = [Algorithm::EdDSA, Algorithm::RS256];
 
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    PartialOrd,
+    Ord,
     async_graphql::Enum,
 )]
 #[serde(rename_all = "lowercase")]
@@ -97,18 +106,30 @@ impl Caller {
 
     /// Returns `FORBIDDEN` unless the caller may act on `user_id`'s data.
     pub fn ensure_can_access_user(&self, user_id: &str) -> Result<(), ApiError> {
-        if self.can_access_user(user_id) { Ok(()) } else { Err(ApiError::forbidden()) }
+        if self.can_access_user(user_id) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden())
+        }
     }
 
     /// Returns `FORBIDDEN` unless the caller holds one of `roles`.
     pub fn ensure_any_role(&self, roles: &[Role]) -> Result<(), ApiError> {
-        if roles.iter().any(|r| self.has_role(*r)) { Ok(()) } else { Err(ApiError::forbidden()) }
+        if roles.iter().any(|r| self.has_role(*r)) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden())
+        }
     }
 }
 
 impl From<Claims> for Caller {
     fn from(claims: Claims) -> Self {
-        Caller { subject: claims.sub, roles: claims.roles, token_id: claims.jti }
+        Caller {
+            subject: claims.sub,
+            roles: claims.roles,
+            token_id: claims.jti,
+        }
     }
 }
 
@@ -161,7 +182,9 @@ impl KeySet {
     pub fn from_jwks(jwks: &JwkSet) -> Self {
         let mut keys = HashMap::new();
         for jwk in &jwks.keys {
-            let Some(kid) = jwk.common.key_id.clone() else { continue };
+            let Some(kid) = jwk.common.key_id.clone() else {
+                continue;
+            };
             let alg = match (&jwk.algorithm, jwk.common.key_algorithm) {
                 (AlgorithmParameters::OctetKeyPair(_), None | Some(KeyAlgorithm::EdDSA)) => {
                     Algorithm::EdDSA
@@ -186,9 +209,15 @@ impl KeySet {
 
     fn verify(&self, token: &str, header: &jsonwebtoken::Header) -> Result<Claims, TokenError> {
         let kid = header.kid.as_deref().ok_or(TokenError::MissingKid)?;
-        let (alg, key) = self.keys.get(kid).ok_or_else(|| TokenError::UnknownKid(kid.into()))?;
+        let (alg, key) = self
+            .keys
+            .get(kid)
+            .ok_or_else(|| TokenError::UnknownKid(kid.into()))?;
         if header.alg != *alg {
-            return Err(TokenError::AlgorithmMismatch { token: header.alg, key: *alg });
+            return Err(TokenError::AlgorithmMismatch {
+                token: header.alg,
+                key: *alg,
+            });
         }
         let mut validation = Validation::new(*alg);
         validation.leeway = LEEWAY_SECS;
@@ -319,7 +348,10 @@ impl TokenVerifier {
         match self.load().await {
             Ok(keys) => {
                 let keys = Arc::new(keys);
-                *cache = Some(CachedKeys { keys: keys.clone(), fetched_at: Instant::now() });
+                *cache = Some(CachedKeys {
+                    keys: keys.clone(),
+                    fetched_at: Instant::now(),
+                });
                 Ok(keys)
             }
             // Keep verifying with the keys we have when the issuer is briefly unreachable.
@@ -343,7 +375,10 @@ impl TokenVerifier {
                     .await
                     .and_then(|r| r.error_for_status())
                     .map_err(|e| TokenError::KeysUnavailable(e.to_string()))?;
-                response.json().await.map_err(|e| TokenError::KeysUnavailable(e.to_string()))?
+                response
+                    .json()
+                    .await
+                    .map_err(|e| TokenError::KeysUnavailable(e.to_string()))?
             }
             Some(KeySource::File(path)) => {
                 let text = tokio::fs::read_to_string(path)
@@ -356,7 +391,9 @@ impl TokenVerifier {
         };
         let keys = KeySet::from_jwks(&jwks);
         if keys.is_empty() {
-            return Err(TokenError::KeysUnavailable("the JWKS holds no usable key".into()));
+            return Err(TokenError::KeysUnavailable(
+                "the JWKS holds no usable key".into(),
+            ));
         }
         Ok(keys)
     }

@@ -92,7 +92,9 @@ impl ConfigSources {
             // A missing file is fine (Toml::file ignores it); a malformed one is an error.
             figment = figment.merge(Toml::file(file));
         }
-        Self { figment: figment.merge(env.ignore(&["config", "test_mongodb_url"])) }
+        Self {
+            figment: figment.merge(env.ignore(&["config", "test_mongodb_url"])),
+        }
     }
 
     /// Overrides one key (dotted path), e.g. to pin a test's port or database.
@@ -121,6 +123,7 @@ impl ConfigSources {
 }
 
 #[cfg(test)]
+#[allow(clippy::result_large_err)] // figment's Jail closures return figment::Error by design.
 mod tests {
     use super::*;
 
@@ -134,7 +137,10 @@ mod tests {
     #[test]
     fn env_overrides_file_overrides_defaults() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("herald.toml", "log_format = \"json\"\n[users]\nport = 9000\n")?;
+            jail.create_file(
+                "herald.toml",
+                "log_format = \"json\"\n[users]\nport = 9000\n",
+            )?;
             jail.set_env("HERALD_USERS__DATABASE_URL", "postgres://x/y");
             jail.set_env("HERALD_ENV", "production");
             let sources = ConfigSources::from_env();
@@ -143,7 +149,13 @@ mod tests {
             assert_eq!(common.log_format, LogFormat::Json);
             assert_eq!(common.redis_url, "redis://127.0.0.1:6379");
             let section: Section = sources.section("users").expect("section");
-            assert_eq!(section, Section { port: 9000, database_url: "postgres://x/y".into() });
+            assert_eq!(
+                section,
+                Section {
+                    port: 9000,
+                    database_url: "postgres://x/y".into()
+                }
+            );
             Ok(())
         });
     }
@@ -152,7 +164,9 @@ mod tests {
     fn invalid_values_are_reported_with_their_key() {
         figment::Jail::expect_with(|jail| {
             jail.set_env("HERALD_USERS__PORT", "not-a-port");
-            let err = ConfigSources::from_env().section::<Section>("users").expect_err("invalid");
+            let err = ConfigSources::from_env()
+                .section::<Section>("users")
+                .expect_err("invalid");
             assert!(err.to_string().contains("port"), "{err}");
             Ok(())
         });

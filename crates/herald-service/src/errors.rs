@@ -78,11 +78,19 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), field: None }
+        Self {
+            code,
+            message: message.into(),
+            field: None,
+        }
     }
 
     pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { code: ErrorCode::BadUserInput, message: message.into(), field: Some(field.into()) }
+        Self {
+            code: ErrorCode::BadUserInput,
+            message: message.into(),
+            field: Some(field.into()),
+        }
     }
 
     pub fn unauthenticated() -> Self {
@@ -180,7 +188,13 @@ mod tests {
     fn graphql_errors_carry_code_and_field() {
         let gql: async_graphql::Error = ApiError::bad_input("email", "not an email address").into();
         let ext = gql.extensions.expect("extensions");
-        assert_eq!(ext.get("code").map(|v| v.to_string()), Some("\"BAD_USER_INPUT\"".into()));
-        assert_eq!(ext.get("field").map(|v| v.to_string()), Some("\"email\"".into()));
+        assert_eq!(
+            ext.get("code").map(|v| v.to_string()),
+            Some("\"BAD_USER_INPUT\"".into())
+        );
+        assert_eq!(
+            ext.get("field").map(|v| v.to_string()),
+            Some("\"email\"".into())
+        );
     }
 }

@@ -87,7 +87,11 @@ pub struct Publisher {
 
 impl Publisher {
     pub fn new(url: impl Into<String>, service: &'static str) -> Self {
-        Self { url: url.into(), service, link: tokio::sync::Mutex::new(None) }
+        Self {
+            url: url.into(),
+            service,
+            link: tokio::sync::Mutex::new(None),
+        }
     }
 
     /// Publishes a batch and returns one result per message, in order. Messages are sent
@@ -102,12 +106,18 @@ impl Publisher {
                 Ok(link) => *guard = Some(link),
                 Err(e) => {
                     let text = e.to_string();
-                    return messages.iter().map(|_| Err(PublishError::Connect(text.clone()))).collect();
+                    return messages
+                        .iter()
+                        .map(|_| Err(PublishError::Connect(text.clone())))
+                        .collect();
                 }
             }
         }
         let Some(link) = guard.as_ref() else {
-            return messages.iter().map(|_| Err(PublishError::Connect("no link".into()))).collect();
+            return messages
+                .iter()
+                .map(|_| Err(PublishError::Connect("no link".into())))
+                .collect();
         };
         let mut pending = Vec::with_capacity(messages.len());
         for message in messages {
@@ -142,7 +152,11 @@ impl Publisher {
             if matches!(result, Err(PublishError::Publish(_))) {
                 broken = true;
             }
-            let outcome = if result.is_ok() { "confirmed" } else { "failed" };
+            let outcome = if result.is_ok() {
+                "confirmed"
+            } else {
+                "failed"
+            };
             metrics::EVENTS
                 .published
                 .with_label_values(&[self.service, &message.routing_key, outcome])
@@ -159,8 +173,11 @@ impl Publisher {
     pub async fn publish<T: Serialize>(&self, envelope: &Envelope<T>) -> Result<(), PublishError> {
         let payload =
             serde_json::to_vec(envelope).map_err(|e| PublishError::Publish(e.to_string()))?;
-        let message =
-            OutgoingMessage { routing_key: envelope.kind.clone(), id: envelope.id.to_string(), payload };
+        let message = OutgoingMessage {
+            routing_key: envelope.kind.clone(),
+            id: envelope.id.to_string(),
+            payload,
+        };
         self.publish_batch(std::slice::from_ref(&message))
             .await
             .pop()
@@ -186,21 +203,37 @@ async fn connect(url: &str) -> Result<Link, PublishError> {
         .await
         .map_err(|_| PublishError::Connect("timed out".into()))?
         .map_err(|e| PublishError::Connect(e.to_string()))?;
-    let channel = connection.create_channel().await.map_err(|e| PublishError::Connect(e.to_string()))?;
+    let channel = connection
+        .create_channel()
+        .await
+        .map_err(|e| PublishError::Connect(e.to_string()))?;
     channel
         .confirm_select(ConfirmSelectOptions::default())
         .await
         .map_err(|e| PublishError::Connect(e.to_string()))?;
-    declare_exchanges(&channel).await.map_err(|e| PublishError::Connect(e.to_string()))?;
-    Ok(Link { _connection: connection, channel })
+    declare_exchanges(&channel)
+        .await
+        .map_err(|e| PublishError::Connect(e.to_string()))?;
+    Ok(Link {
+        _connection: connection,
+        channel,
+    })
 }
 
 /// Declares `herald.events` and its dead-letter exchange; idempotent, so every publisher and
 /// consumer declares them on connect and none depends on start-up order.
 pub async fn declare_exchanges(channel: &Channel) -> lapin::Result<()> {
-    let durable = ExchangeDeclareOptions { durable: true, ..Default::default() };
+    let durable = ExchangeDeclareOptions {
+        durable: true,
+        ..Default::default()
+    };
     channel
-        .exchange_declare(EXCHANGE.into(), ExchangeKind::Topic, durable, FieldTable::default())
+        .exchange_declare(
+            EXCHANGE.into(),
+            ExchangeKind::Topic,
+            durable,
+            FieldTable::default(),
+        )
         .await?;
     channel
         .exchange_declare(
@@ -218,12 +251,23 @@ mod tests {
 
     #[test]
     fn envelope_has_the_shared_shape() {
-        let envelope = Envelope::new(routing::USER_REGISTERED, serde_json::json!({"user_id": "u1"}));
+        let envelope = Envelope::new(
+            routing::USER_REGISTERED,
+            serde_json::json!({"user_id": "u1"}),
+        );
         let json = serde_json::to_value(&envelope).expect("json");
         assert_eq!(json["type"], "user.registered");
         assert_eq!(json["version"], 1);
         assert_eq!(json["data"]["user_id"], "u1");
-        assert!(json["id"].as_str().is_some_and(|id| Uuid::parse_str(id).is_ok()));
-        assert!(json["occurred_at"].as_str().is_some_and(|t| DateTime::parse_from_rfc3339(t).is_ok()));
+        assert!(
+            json["id"]
+                .as_str()
+                .is_some_and(|id| Uuid::parse_str(id).is_ok())
+        );
+        assert!(
+            json["occurred_at"]
+                .as_str()
+                .is_some_and(|t| DateTime::parse_from_rfc3339(t).is_ok())
+        );
     }
 }

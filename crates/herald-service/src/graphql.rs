@@ -26,9 +26,9 @@ where
         Ok(None) => {}
         Err(err) => {
             let error: async_graphql::Error = err.into();
-            return async_graphql::Response::from_errors(vec![error.into_server_error(
-                async_graphql::Pos::default(),
-            )]);
+            return async_graphql::Response::from_errors(vec![
+                error.into_server_error(async_graphql::Pos::default()),
+            ]);
         }
     }
     let mut response = schema.execute(request).await;
@@ -38,12 +38,15 @@ where
 
 /// The authenticated caller, or `UNAUTHENTICATED`.
 pub fn caller<'a>(ctx: &Context<'a>) -> Result<&'a Caller, ApiError> {
-    ctx.data_opt::<Caller>().ok_or_else(ApiError::unauthenticated)
+    ctx.data_opt::<Caller>()
+        .ok_or_else(ApiError::unauthenticated)
 }
 
 /// The subgraph's own GraphiQL playground, served at `GET /graphql`.
 pub fn graphiql(title: &str, subscriptions: bool) -> impl IntoResponse + use<> {
-    let mut source = async_graphql::http::GraphiQLSource::build().endpoint("/graphql").title(title);
+    let mut source = async_graphql::http::GraphiQLSource::build()
+        .endpoint("/graphql")
+        .title(title);
     if subscriptions {
         source = source.subscription_endpoint("/graphql/ws");
     }

@@ -77,14 +77,24 @@ async fn ready(State(probes): State<Probes>) -> Response {
     }))
     .await;
     let all_ok = checks.iter().all(|c| c.ok || !c.required);
-    let status = if all_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    let body = ReadyBody { status: if all_ok { "ready" } else { "unavailable" }, checks };
+    let status = if all_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = ReadyBody {
+        status: if all_ok { "ready" } else { "unavailable" },
+        checks,
+    };
     (status, axum::Json(body)).into_response()
 }
 
 async fn metrics_text() -> impl IntoResponse {
     (
-        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         metrics::render(),
     )
 }
@@ -105,7 +115,10 @@ async fn record_http_metrics(
     let status = response.status().as_u16().to_string();
     let labels = [service, method.as_str(), route.as_str(), status.as_str()];
     metrics::HTTP.requests.with_label_values(&labels).inc();
-    metrics::HTTP.duration.with_label_values(&labels).observe(started.elapsed().as_secs_f64());
+    metrics::HTTP
+        .duration
+        .with_label_values(&labels)
+        .observe(started.elapsed().as_secs_f64());
     response
 }
 
@@ -115,7 +128,10 @@ pub fn service_router(
     app: Router,
     checks: Vec<Arc<dyn ReadinessCheck>>,
 ) -> Router {
-    let probes = Probes { service, checks: Arc::new(checks) };
+    let probes = Probes {
+        service,
+        checks: Arc::new(checks),
+    };
     let shared = Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
@@ -132,9 +148,12 @@ pub async fn serve(
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
@@ -169,7 +188,10 @@ pub async fn shutdown_signal() {
 /// The `healthcheck` subcommand: exits 0 when the service at `url` answers `/health` with 200.
 /// Container health checks call the binary itself, so images need no curl.
 pub async fn healthcheck(url: &str) -> bool {
-    let client = match reqwest::Client::builder().timeout(Duration::from_secs(3)).build() {
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .build()
+    {
         Ok(client) => client,
         Err(_) => return false,
     };

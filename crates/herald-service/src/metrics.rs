@@ -143,7 +143,9 @@ pub fn operation_label(name: Option<&str>) -> String {
         None => "anonymous".into(),
         Some(n)
             if n.len() <= 64
-                && n.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && n.chars()
+                    .next()
+                    .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
         {
             n.to_string()
@@ -165,7 +167,10 @@ impl GraphqlMetricsExtension {
 
 impl ExtensionFactory for GraphqlMetricsExtension {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(GraphqlMetricsRecorder { service: self.service, kind: Mutex::new(None) })
+        Arc::new(GraphqlMetricsRecorder {
+            service: self.service,
+            kind: Mutex::new(None),
+        })
     }
 }
 
@@ -206,7 +211,11 @@ impl Extension for GraphqlMetricsRecorder {
             None => "unknown",
         };
         let name = operation_label(operation_name);
-        let outcome = if response.errors.is_empty() { "ok" } else { "error" };
+        let outcome = if response.errors.is_empty() {
+            "ok"
+        } else {
+            "error"
+        };
         GRAPHQL
             .operations
             .with_label_values(&[self.service, &name, kind, outcome])
@@ -225,7 +234,10 @@ impl Extension for GraphqlMetricsRecorder {
                     _ => None,
                 })
                 .unwrap_or("BAD_USER_INPUT");
-            GRAPHQL.errors.with_label_values(&[self.service, code]).inc();
+            GRAPHQL
+                .errors
+                .with_label_values(&[self.service, code])
+                .inc();
         }
         response
     }
@@ -245,7 +257,9 @@ mod tests {
 
     #[test]
     fn catalog_renders_in_prometheus_text() {
-        HTTP.requests.with_label_values(&["t", "GET", "/health", "200"]).inc();
+        HTTP.requests
+            .with_label_values(&["t", "GET", "/health", "200"])
+            .inc();
         let text = render();
         assert!(text.contains("http_server_requests_total{"), "{text}");
     }

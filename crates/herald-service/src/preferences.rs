@@ -5,7 +5,16 @@
 use serde::{Deserialize, Serialize};
 
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
     async_graphql::Enum,
 )]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -19,8 +28,12 @@ pub enum Category {
 }
 
 impl Category {
-    pub const ALL: [Category; 4] =
-        [Category::Promotions, Category::OrderUpdates, Category::Recommendations, Category::Account];
+    pub const ALL: [Category; 4] = [
+        Category::Promotions,
+        Category::OrderUpdates,
+        Category::Recommendations,
+        Category::Account,
+    ];
 
     /// The seed REST API's `type` values (`shared/DESIGN.md`): unknown types are account notices.
     pub fn from_seed_type(value: &str) -> Category {
@@ -55,7 +68,16 @@ impl Category {
 }
 
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
     async_graphql::Enum,
 )]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -80,8 +102,16 @@ pub struct ChannelSet {
 }
 
 impl ChannelSet {
-    pub const ALL_ON: ChannelSet = ChannelSet { in_app: true, email: true, webhook: true };
-    pub const ALL_OFF: ChannelSet = ChannelSet { in_app: false, email: false, webhook: false };
+    pub const ALL_ON: ChannelSet = ChannelSet {
+        in_app: true,
+        email: true,
+        webhook: true,
+    };
+    pub const ALL_OFF: ChannelSet = ChannelSet {
+        in_app: false,
+        email: false,
+        webhook: false,
+    };
 
     pub fn get(&self, channel: Channel) -> bool {
         match channel {
@@ -119,10 +149,22 @@ impl Default for Preferences {
     /// to email (consent for marketing email must be given, not assumed).
     fn default() -> Self {
         Self {
-            promotions: ChannelSet { in_app: true, email: false, webhook: false },
+            promotions: ChannelSet {
+                in_app: true,
+                email: false,
+                webhook: false,
+            },
             order_updates: ChannelSet::ALL_ON,
-            recommendations: ChannelSet { in_app: true, email: false, webhook: false },
-            account: ChannelSet { in_app: true, email: true, webhook: false },
+            recommendations: ChannelSet {
+                in_app: true,
+                email: false,
+                webhook: false,
+            },
+            account: ChannelSet {
+                in_app: true,
+                email: true,
+                webhook: false,
+            },
         }
     }
 }
@@ -161,7 +203,11 @@ impl Preferences {
             promotions: ChannelSet::ALL_OFF,
             order_updates: ChannelSet::ALL_OFF,
             recommendations: ChannelSet::ALL_OFF,
-            account: ChannelSet { in_app: true, email: false, webhook: false },
+            account: ChannelSet {
+                in_app: true,
+                email: false,
+                webhook: false,
+            },
         };
         for name in names {
             let category = Category::parse_seed_name(name.as_ref())
@@ -195,8 +241,7 @@ mod tests {
 
     #[test]
     fn account_in_app_cannot_be_refused() {
-        let mut prefs = Preferences::default();
-        prefs.account = ChannelSet::ALL_OFF;
+        let prefs = Preferences { account: ChannelSet::ALL_OFF, ..Default::default() };
         assert!(prefs.allows(Category::Account, Channel::InApp));
         assert!(!prefs.allows(Category::Account, Channel::Email));
     }
@@ -206,14 +251,23 @@ mod tests {
         let prefs = Preferences::from_seed_list(&["promotions", "order_update"]).expect("valid");
         assert!(prefs.allows(Category::Promotions, Channel::Email));
         assert!(!prefs.allows(Category::Recommendations, Channel::InApp));
-        assert_eq!(prefs.to_seed_list(), vec!["promotions", "order_updates", "account"]);
+        assert_eq!(
+            prefs.to_seed_list(),
+            vec!["promotions", "order_updates", "account"]
+        );
         assert!(Preferences::from_seed_list(&["promotionz"]).is_err());
     }
 
     #[test]
     fn seed_types_map_as_designed() {
-        assert_eq!(Category::from_seed_type("order_update"), Category::OrderUpdates);
-        assert_eq!(Category::from_seed_type("recommendation"), Category::Recommendations);
+        assert_eq!(
+            Category::from_seed_type("order_update"),
+            Category::OrderUpdates
+        );
+        assert_eq!(
+            Category::from_seed_type("recommendation"),
+            Category::Recommendations
+        );
         assert_eq!(Category::from_seed_type("newsletter"), Category::Account);
     }
 }

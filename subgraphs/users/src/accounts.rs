@@ -54,14 +54,20 @@ impl Account {
 }
 
 fn parse_roles(text: &str) -> Vec<Role> {
-    text.split(',').filter_map(|r| Role::parse(r.trim())).collect()
+    text.split(',')
+        .filter_map(|r| Role::parse(r.trim()))
+        .collect()
 }
 
 fn format_roles(roles: &[Role]) -> String {
     let mut roles = roles.to_vec();
     roles.sort();
     roles.dedup();
-    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
+    roles
+        .iter()
+        .map(|r| r.as_str())
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 pub struct NewAccount {
@@ -179,7 +185,11 @@ impl Accounts {
         let password_hash = passwords::hash(new.password).await?;
         let mut preferences = new.preferences;
         preferences.account.in_app = true;
-        let roles = if new.roles.is_empty() { vec![Role::User] } else { new.roles };
+        let roles = if new.roles.is_empty() {
+            vec![Role::User]
+        } else {
+            new.roles
+        };
         let now = Utc::now();
         let model = user::Model {
             id: uuid::Uuid::new_v4().to_string(),
@@ -205,7 +215,9 @@ impl Accounts {
         let txn = self.db.begin().await.map_err(ApiError::internal)?;
         let active: user::ActiveModel = model.into();
         active.insert(&txn).await.map_err(email_taken_or_internal)?;
-        outbox::enqueue(&txn, &event).await.map_err(ApiError::internal)?;
+        outbox::enqueue(&txn, &event)
+            .await
+            .map_err(ApiError::internal)?;
         txn.commit().await.map_err(email_taken_or_internal)?;
         self.relay.wake();
         tracing::info!(user_id = %account.id, "user registered");
@@ -221,7 +233,11 @@ impl Accounts {
         client: &str,
     ) -> Result<IssuedToken, ApiError> {
         let normalized = normalize_email(email);
-        if self.login_limiter.check_key(&format!("{normalized}|{client}")).is_err() {
+        if self
+            .login_limiter
+            .check_key(&format!("{normalized}|{client}"))
+            .is_err()
+        {
             return Err(ApiError::rate_limited());
         }
         let found = user::Entity::find()
@@ -245,7 +261,11 @@ impl Accounts {
             .keys
             .issue(&account.id, &account.roles, self.token_ttl_secs)
             .map_err(ApiError::internal)?;
-        Ok(IssuedToken { access_token, expires_in: self.token_ttl_secs, account })
+        Ok(IssuedToken {
+            access_token,
+            expires_in: self.token_ttl_secs,
+            account,
+        })
     }
 
     pub async fn get(&self, id: &str) -> Result<Option<Account>, ApiError> {
@@ -289,8 +309,9 @@ impl Accounts {
             .await
             .map_err(ApiError::internal)?
             .ok_or_else(|| ApiError::not_found("user"))?;
-        let email_changes =
-            email.as_ref().is_some_and(|(_, normalized)| *normalized != model.email_normalized);
+        let email_changes = email
+            .as_ref()
+            .is_some_and(|(_, normalized)| *normalized != model.email_normalized);
         // Taking over an account must need more than a stolen access token.
         if changes.new_password.is_some() || email_changes {
             let current = changes.current_password.clone().ok_or_else(|| {
@@ -336,7 +357,9 @@ impl Accounts {
                     email: &account.email,
                 },
             );
-            outbox::enqueue(&txn, &event).await.map_err(ApiError::internal)?;
+            outbox::enqueue(&txn, &event)
+                .await
+                .map_err(ApiError::internal)?;
         }
         txn.commit().await.map_err(email_taken_or_internal)?;
         if notify {
@@ -364,9 +387,10 @@ impl Accounts {
 
 fn email_taken_or_internal(err: DbErr) -> ApiError {
     match err.sql_err() {
-        Some(SqlErr::UniqueConstraintViolation(_)) => {
-            ApiError::new(ErrorCode::Conflict, "an account with this email already exists")
-        }
+        Some(SqlErr::UniqueConstraintViolation(_)) => ApiError::new(
+            ErrorCode::Conflict,
+            "an account with this email already exists",
+        ),
         _ => ApiError::internal(err),
     }
 }
@@ -379,14 +403,25 @@ pub fn normalize_email(email: &str) -> String {
 pub fn validate_email(email: &str) -> Result<(String, String), ApiError> {
     let email = email.trim();
     if email.is_empty() {
-        return Err(ApiError::bad_input("email", "the email address is required"));
+        return Err(ApiError::bad_input(
+            "email",
+            "the email address is required",
+        ));
     }
     if email.len() > EMAIL_MAX || !email_address::EmailAddress::is_valid(email) {
-        return Err(ApiError::bad_input("email", "the email address is not valid"));
+        return Err(ApiError::bad_input(
+            "email",
+            "the email address is not valid",
+        ));
     }
     // The parser accepts display forms and quoted locals that no shop sends mail to.
-    if email.contains(['<', '>', ' ', '"']) || !email.rsplit('@').next().is_some_and(|d| d.contains('.')) {
-        return Err(ApiError::bad_input("email", "the email address is not valid"));
+    if email.contains(['<', '>', ' ', '"'])
+        || !email.rsplit('@').next().is_some_and(|d| d.contains('.'))
+    {
+        return Err(ApiError::bad_input(
+            "email",
+            "the email address is not valid",
+        ));
     }
     Ok((email.to_owned(), normalize_email(email)))
 }
@@ -403,7 +438,10 @@ pub fn validate_name(name: &str) -> Result<String, ApiError> {
         ));
     }
     if name.chars().any(char::is_control) {
-        return Err(ApiError::bad_input("name", "the name must not contain control characters"));
+        return Err(ApiError::bad_input(
+            "name",
+            "the name must not contain control characters",
+        ));
     }
     Ok(name.to_owned())
 }
@@ -417,7 +455,13 @@ mod tests {
         let (email, normalized) = validate_email("  Ada.Lovelace@Example.COM ").expect("valid");
         assert_eq!(email, "Ada.Lovelace@Example.COM");
         assert_eq!(normalized, "ada.lovelace@example.com");
-        for bad in ["", "no-at-sign", "a@b", "Ada <ada@example.com>", "a b@example.com"] {
+        for bad in [
+            "",
+            "no-at-sign",
+            "a@b",
+            "Ada <ada@example.com>",
+            "a b@example.com",
+        ] {
             assert!(validate_email(bad).is_err(), "{bad} should be refused");
         }
     }

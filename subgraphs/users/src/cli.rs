@@ -15,7 +15,11 @@ use crate::signing;
 use crate::startup::{Application, Core};
 
 #[derive(Parser)]
-#[command(name = "herald-users", version, about = "Herald users subgraph and identity issuer")]
+#[command(
+    name = "herald-users",
+    version,
+    about = "Herald users subgraph and identity issuer"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -87,7 +91,10 @@ pub async fn run() -> ExitCode {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
-    Application::build(settings, None).await?.run_until_stopped().await
+    Application::build(settings, None)
+        .await?
+        .run_until_stopped()
+        .await
 }
 
 fn read_password() -> anyhow::Result<String> {
@@ -103,11 +110,22 @@ fn read_password() -> anyhow::Result<String> {
 
 async fn create_admin(settings: Settings, email: String, name: String) -> anyhow::Result<()> {
     let core = Core::build(&settings).await?;
-    let result = match core.accounts.find_by_email(&email).await.map_err(api_error)? {
+    let result = match core
+        .accounts
+        .find_by_email(&email)
+        .await
+        .map_err(api_error)?
+    {
         Some(existing) => {
-            let account =
-                core.accounts.grant_roles(&existing.id, &[Role::Admin]).await.map_err(api_error)?;
-            println!("granted admin to existing user {} ({})", account.id, account.email);
+            let account = core
+                .accounts
+                .grant_roles(&existing.id, &[Role::Admin])
+                .await
+                .map_err(api_error)?;
+            println!(
+                "granted admin to existing user {} ({})",
+                account.id, account.email
+            );
             Ok(())
         }
         None => {
@@ -140,7 +158,10 @@ async fn issue_token(
 ) -> anyhow::Result<()> {
     let roles = roles
         .iter()
-        .map(|r| Role::parse(r).ok_or_else(|| anyhow::anyhow!("unknown role '{r}' (user, admin, service)")))
+        .map(|r| {
+            Role::parse(r)
+                .ok_or_else(|| anyhow::anyhow!("unknown role '{r}' (user, admin, service)"))
+        })
         .collect::<anyhow::Result<Vec<_>>>()?;
     let ttl = humantime::parse_duration(&ttl).map_err(|e| anyhow::anyhow!("--ttl {ttl}: {e}"))?;
     let ttl_secs = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);

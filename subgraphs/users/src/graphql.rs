@@ -4,15 +4,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use async_graphql::{
-    Context, EmptySubscription, ID, InputObject, Object, Schema, SimpleObject,
-};
+use async_graphql::{Context, EmptySubscription, ID, InputObject, Object, Schema, SimpleObject};
 use chrono::{DateTime, Utc};
+use herald_service::ApiError;
 use herald_service::auth::Role;
 use herald_service::graphql::caller;
 use herald_service::metrics::GraphqlMetricsExtension;
 use herald_service::preferences::{Category, Channel, ChannelSet, Preferences};
-use herald_service::ApiError;
 
 use crate::accounts::{Account, AccountChanges, Accounts, NewAccount, PreferencesChange};
 
@@ -26,7 +24,12 @@ pub fn build_schema(accounts: Arc<Accounts>) -> UsersSchema {
     Schema::build(Query, Mutation, EmptySubscription)
         .enable_federation()
         .extension(GraphqlMetricsExtension::new("users"))
-        .data(DataLoader::new(UserLoader { accounts: accounts.clone() }, tokio::spawn))
+        .data(DataLoader::new(
+            UserLoader {
+                accounts: accounts.clone(),
+            },
+            tokio::spawn,
+        ))
         .data(accounts)
         .limit_depth(12)
         .limit_complexity(500)
@@ -78,7 +81,11 @@ pub struct ChannelPreferences {
 
 impl From<ChannelSet> for ChannelPreferences {
     fn from(set: ChannelSet) -> Self {
-        Self { in_app: set.in_app, email: set.email, webhook: set.webhook }
+        Self {
+            in_app: set.in_app,
+            email: set.email,
+            webhook: set.webhook,
+        }
     }
 }
 
@@ -137,8 +144,11 @@ impl NotificationPreferencesInput {
         ];
         for (category, input) in categories {
             let Some(input) = input else { continue };
-            let channels =
-                [(Channel::InApp, input.in_app), (Channel::Email, input.email), (Channel::Webhook, input.webhook)];
+            let channels = [
+                (Channel::InApp, input.in_app),
+                (Channel::Email, input.email),
+                (Channel::Webhook, input.webhook),
+            ];
             for (channel, on) in channels {
                 if let Some(on) = on {
                     switches.push((category, channel, on));
@@ -189,7 +199,9 @@ impl Query {
     /// The authenticated user.
     async fn me(&self, ctx: &Context<'_>) -> Result<User, ApiError> {
         let caller = caller(ctx)?;
-        load_user(ctx, &caller.subject).await?.ok_or_else(|| ApiError::not_found("user"))
+        load_user(ctx, &caller.subject)
+            .await?
+            .ok_or_else(|| ApiError::not_found("user"))
     }
 
     /// A user by id: only that user themself, or an admin.
@@ -243,7 +255,10 @@ impl Mutation {
         #[graphql(secret)] password: String,
     ) -> Result<AuthPayload, ApiError> {
         let accounts = ctx.data_unchecked::<Arc<Accounts>>();
-        let client = ctx.data_opt::<ClientAddress>().map(|c| c.0.as_str()).unwrap_or("unknown");
+        let client = ctx
+            .data_opt::<ClientAddress>()
+            .map(|c| c.0.as_str())
+            .unwrap_or("unknown");
         let issued = accounts.login(&email, &password, client).await?;
         Ok(AuthPayload {
             access_token: issued.access_token,
@@ -265,7 +280,9 @@ impl Mutation {
                     email: input.email,
                     current_password: input.current_password,
                     new_password: input.new_password,
-                    preferences: input.preferences.map(NotificationPreferencesInput::into_change),
+                    preferences: input
+                        .preferences
+                        .map(NotificationPreferencesInput::into_change),
                 },
             )
             .await?;

@@ -57,7 +57,12 @@ pub struct Relay {
 
 impl Relay {
     pub fn new(db: DatabaseConnection, publisher: Arc<Publisher>, poll: Duration) -> Self {
-        Self { db, publisher, wake: Arc::new(Notify::new()), poll }
+        Self {
+            db,
+            publisher,
+            wake: Arc::new(Notify::new()),
+            poll,
+        }
     }
 
     /// Called after a commit that enqueued events, so they go out without waiting for a poll.
@@ -112,7 +117,10 @@ impl Relay {
         let pending = query.all(&txn).await?;
         if pending.is_empty() {
             txn.commit().await?;
-            metrics::EVENTS.outbox_pending.with_label_values(&["users"]).set(0);
+            metrics::EVENTS
+                .outbox_pending
+                .with_label_values(&["users"])
+                .set(0);
             return Ok(0);
         }
         let messages: Vec<OutgoingMessage> = pending

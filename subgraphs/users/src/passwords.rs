@@ -48,7 +48,9 @@ pub fn validate(password: &str) -> Result<(), ApiError> {
 pub async fn hash(password: String) -> Result<String, ApiError> {
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut rand::rngs::OsRng);
-        argon2().hash_password(password.as_bytes(), &salt).map(|h| h.to_string())
+        argon2()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
     })
     .await
     .map_err(ApiError::internal)?
@@ -61,7 +63,9 @@ pub async fn verify(password: String, stored: Option<String>) -> Result<bool, Ap
         let exists = stored.is_some();
         let encoded = stored.unwrap_or_else(|| DUMMY_HASH.clone());
         let parsed = PasswordHash::new(&encoded).map_err(|e| e.to_string())?;
-        let matches = argon2().verify_password(password.as_bytes(), &parsed).is_ok();
+        let matches = argon2()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
         Ok::<bool, String>(exists && matches)
     })
     .await
@@ -81,8 +85,15 @@ mod tests {
     #[tokio::test]
     async fn hashes_are_argon2id_with_owasp_parameters() {
         let hashed = hash("correct horse battery".into()).await.expect("hash");
-        assert!(hashed.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hashed}");
-        assert!(verify("correct horse battery".into(), Some(hashed.clone())).await.expect("ok"));
+        assert!(
+            hashed.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hashed}"
+        );
+        assert!(
+            verify("correct horse battery".into(), Some(hashed.clone()))
+                .await
+                .expect("ok")
+        );
         assert!(!verify("wrong".into(), Some(hashed)).await.expect("ok"));
         assert!(!verify("anything".into(), None).await.expect("ok"));
     }

@@ -8,10 +8,10 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chrono::{DateTime, Utc};
+use herald_service::ApiError;
 use herald_service::auth::{Authenticated, Role};
 use herald_service::http::JsonBody;
 use herald_service::preferences::Preferences;
-use herald_service::ApiError;
 use serde::{Deserialize, Serialize};
 
 use crate::accounts::{Account, AccountChanges, NewAccount, PreferencesChange};
@@ -88,7 +88,8 @@ struct TokenBody {
 }
 
 fn seed_preferences(names: &[String]) -> Result<Preferences, ApiError> {
-    Preferences::from_seed_list(names).map_err(|message| ApiError::bad_input("preferences", message))
+    Preferences::from_seed_list(names)
+        .map_err(|message| ApiError::bad_input("preferences", message))
 }
 
 async fn register(
@@ -119,7 +120,10 @@ async fn login(
     JsonBody(body): JsonBody<LoginBody>,
 ) -> Result<Json<TokenBody>, ApiError> {
     let client = client_address(&headers, peer, state.trust_forwarded_for);
-    let issued = state.accounts.login(&body.email, &body.password, &client).await?;
+    let issued = state
+        .accounts
+        .login(&body.email, &body.password, &client)
+        .await?;
     Ok(Json(TokenBody {
         access_token: issued.access_token,
         token_type: "bearer",
@@ -133,7 +137,11 @@ async fn get_user(
     Path(id): Path<String>,
 ) -> Result<Json<UserBody>, ApiError> {
     caller.ensure_can_access_user(&id)?;
-    let account = state.accounts.get(&id).await?.ok_or_else(|| ApiError::not_found("user"))?;
+    let account = state
+        .accounts
+        .get(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
     Ok(Json(account.into()))
 }
 

@@ -55,22 +55,32 @@ impl Default for UsersSettings {
 
 impl Settings {
     pub fn load(sources: &ConfigSources) -> Result<Self, ConfigError> {
-        let settings = Settings { common: sources.common()?, users: sources.section("users")? };
+        let settings = Settings {
+            common: sources.common()?,
+            users: sources.section("users")?,
+        };
         settings.validate()?;
         Ok(settings)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
         let users = &self.users;
-        if !(users.database_url.starts_with("sqlite:") || users.database_url.starts_with("postgres"))
+        if !(users.database_url.starts_with("sqlite:")
+            || users.database_url.starts_with("postgres"))
         {
-            return Err(ConfigError::new("users.database_url must be a sqlite: or postgres:// URL"));
+            return Err(ConfigError::new(
+                "users.database_url must be a sqlite: or postgres:// URL",
+            ));
         }
         if users.access_token_ttl_secs < 60 || users.access_token_ttl_secs > 86_400 {
-            return Err(ConfigError::new("users.access_token_ttl_secs must be between 60 and 86400"));
+            return Err(ConfigError::new(
+                "users.access_token_ttl_secs must be between 60 and 86400",
+            ));
         }
         if users.login_attempts_per_minute == 0 {
-            return Err(ConfigError::new("users.login_attempts_per_minute must be at least 1"));
+            return Err(ConfigError::new(
+                "users.login_attempts_per_minute must be at least 1",
+            ));
         }
         if self.common.env == Environment::Production
             && users.signing_key.is_none()

@@ -31,7 +31,9 @@ pub struct SigningKeys {
 impl std::fmt::Debug for SigningKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print key material.
-        f.debug_struct("SigningKeys").field("kid", &self.kid).finish_non_exhaustive()
+        f.debug_struct("SigningKeys")
+            .field("kid", &self.kid)
+            .finish_non_exhaustive()
     }
 }
 
@@ -76,8 +78,14 @@ impl SigningKeys {
                 keys.push(jwk);
             }
         }
-        let der = signing.to_pkcs8_der().map_err(|e| anyhow::anyhow!("encoding key: {e}"))?;
-        Ok(Self { kid, encoding: EncodingKey::from_ed_der(der.as_bytes()), jwks: JwkSet { keys } })
+        let der = signing
+            .to_pkcs8_der()
+            .map_err(|e| anyhow::anyhow!("encoding key: {e}"))?;
+        Ok(Self {
+            kid,
+            encoding: EncodingKey::from_ed_der(der.as_bytes()),
+            jwks: JwkSet { keys },
+        })
     }
 
     pub fn kid(&self) -> &str {
@@ -207,8 +215,8 @@ mod tests {
         let (old_signing, old_keys) = keys();
         let old_token = old_keys.issue("user-1", &[Role::User], 60).expect("token");
         let new_signing = SigningKey::generate(&mut rand::rngs::OsRng);
-        let rotated = SigningKeys::from_keys(&new_signing, &[old_signing.verifying_key()])
-            .expect("rotated");
+        let rotated =
+            SigningKeys::from_keys(&new_signing, &[old_signing.verifying_key()]).expect("rotated");
         assert_eq!(rotated.jwks().keys.len(), 2);
         assert_ne!(rotated.kid(), old_keys.kid());
         let verifier = TokenVerifier::from_key_set(rotated.key_set());

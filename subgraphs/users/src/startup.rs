@@ -68,7 +68,13 @@ impl Core {
             ttl,
             settings.users.login_attempts_per_minute,
         ));
-        Ok(Self { db, keys, accounts, relay, publisher })
+        Ok(Self {
+            db,
+            keys,
+            accounts,
+            relay,
+            publisher,
+        })
     }
 }
 
@@ -113,7 +119,12 @@ impl Application {
             Arc::new(BrokerCheck(core.publisher.clone())),
         ];
         let router = http::service_router("users", app, checks);
-        Ok(Self { listener, router, core, port })
+        Ok(Self {
+            listener,
+            router,
+            core,
+            port,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -121,7 +132,10 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, with the outbox relay running beside the server.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let stop = CancellationToken::new();
         let relay = tokio::spawn(self.core.relay.clone().run(stop.clone()));
         let accounts = self.core.accounts.clone();
@@ -160,7 +174,9 @@ async fn graphql_handler(
 ) -> GraphQLResponse {
     let client = client_address(&headers, peer, state.trust_forwarded_for);
     let request = request.into_inner().data(ClientAddress(client));
-    herald_service::graphql::execute(&state.schema, &state.verifier, &headers, request).await.into()
+    herald_service::graphql::execute(&state.schema, &state.verifier, &headers, request)
+        .await
+        .into()
 }
 
 async fn graphiql() -> impl IntoResponse {
@@ -168,14 +184,21 @@ async fn graphiql() -> impl IntoResponse {
 }
 
 async fn jwks(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CACHE_CONTROL, "public, max-age=300")], Json(state.keys.jwks().clone()))
+    (
+        [(header::CACHE_CONTROL, "public, max-age=300")],
+        Json(state.keys.jwks().clone()),
+    )
 }
 
 /// The client's address: the peer, or the first `X-Forwarded-For` hop behind a trusted proxy.
 pub fn client_address(headers: &HeaderMap, peer: SocketAddr, trust_forwarded_for: bool) -> String {
     if trust_forwarded_for
         && let Some(forwarded) = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok())
-        && let Some(first) = forwarded.split(',').next().map(str::trim).filter(|s| !s.is_empty())
+        && let Some(first) = forwarded
+            .split(',')
+            .next()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
     {
         return first.to_owned();
     }

@@ -26,7 +26,10 @@ async fn register_login_me_round_trip(store: Store) {
     assert_eq!(me["id"], id.as_str());
     assert_eq!(me["email"], email.as_str());
     assert_eq!(me["roles"], json!(["USER"]));
-    assert_eq!(me["preferences"]["promotions"], json!({"inApp": true, "email": false, "webhook": false}));
+    assert_eq!(
+        me["preferences"]["promotions"],
+        json!({"inApp": true, "email": false, "webhook": false})
+    );
     assert_eq!(me["preferences"]["account"]["inApp"], true);
     assert_eq!(me["preferences"]["allows"], true);
 }
@@ -74,17 +77,32 @@ async fn wrong_password_and_unknown_email_get_the_same_error() {
     let wrong = app.login(&email, "not the password").await;
     let unknown = app.login(&unique_email("nobody"), PASSWORD).await;
     assert_eq!(error_code(&wrong), "UNAUTHENTICATED");
-    assert_eq!(wrong["errors"], unknown["errors"], "the two failures must be indistinguishable");
+    assert_eq!(
+        wrong["errors"], unknown["errors"],
+        "the two failures must be indistinguishable"
+    );
 }
 
 #[tokio::test]
 async fn invalid_registrations_name_the_field_at_fault() {
     let app = spawn_app(Store::Sqlite).await;
     let cases = [
-        (json!({"name": "A", "email": "not-an-email", "password": PASSWORD}), "email"),
-        (json!({"name": "A", "email": unique_email("a"), "password": "short"}), "password"),
-        (json!({"name": "A", "email": unique_email("a"), "password": "x".repeat(129)}), "password"),
-        (json!({"name": "  ", "email": unique_email("a"), "password": PASSWORD}), "name"),
+        (
+            json!({"name": "A", "email": "not-an-email", "password": PASSWORD}),
+            "email",
+        ),
+        (
+            json!({"name": "A", "email": unique_email("a"), "password": "short"}),
+            "password",
+        ),
+        (
+            json!({"name": "A", "email": unique_email("a"), "password": "x".repeat(129)}),
+            "password",
+        ),
+        (
+            json!({"name": "  ", "email": unique_email("a"), "password": PASSWORD}),
+            "name",
+        ),
         (
             json!({"name": "A", "email": unique_email("a"), "password": PASSWORD,
                    "preferences": {"account": {"inApp": false}}}),
@@ -107,7 +125,11 @@ async fn invalid_registrations_name_the_field_at_fault() {
 #[tokio::test]
 async fn engine_errors_carry_a_code_and_no_internals() {
     let app = spawn_app(Store::Sqlite).await;
-    for query in ["{ me { nope } }", "{ me ", "mutation { register(input: {name: 1}) { id } }"] {
+    for query in [
+        "{ me { nope } }",
+        "{ me ",
+        "mutation { register(input: {name: 1}) { id } }",
+    ] {
         let body = app.graphql(query, json!({}), None).await;
         assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
     }
@@ -120,10 +142,14 @@ async fn a_shopper_cannot_read_another_user() {
     let (bob, _) = app.shopper("bob").await;
     let query = "query($id: ID!) { user(id: $id) { id email } }";
 
-    let own = app.graphql(query, json!({"id": alice}), Some(&alice_token)).await;
+    let own = app
+        .graphql(query, json!({"id": alice}), Some(&alice_token))
+        .await;
     assert_eq!(own["data"]["user"]["id"], alice.as_str(), "{own}");
 
-    let other = app.graphql(query, json!({"id": bob}), Some(&alice_token)).await;
+    let other = app
+        .graphql(query, json!({"id": bob}), Some(&alice_token))
+        .await;
     assert_eq!(error_code(&other), "FORBIDDEN", "{other}");
     assert!(other["data"]["user"].is_null(), "{other}");
 
@@ -136,15 +162,24 @@ async fn entities_are_batched_and_authorized() {
     let app = spawn_app(Store::Postgres).await;
     let (alice, alice_token) = app.shopper("alice").await;
     let (bob, _) = app.shopper("bob").await;
-    let query = "query($reps: [_Any!]!) { _entities(representations: $reps) { ... on User { id name } } }";
+    let query =
+        "query($reps: [_Any!]!) { _entities(representations: $reps) { ... on User { id name } } }";
 
     let own = app
-        .graphql(query, json!({"reps": [{"__typename": "User", "id": alice}]}), Some(&alice_token))
+        .graphql(
+            query,
+            json!({"reps": [{"__typename": "User", "id": alice}]}),
+            Some(&alice_token),
+        )
         .await;
     assert_eq!(own["data"]["_entities"][0]["id"], alice.as_str(), "{own}");
 
     let other = app
-        .graphql(query, json!({"reps": [{"__typename": "User", "id": bob}]}), Some(&alice_token))
+        .graphql(
+            query,
+            json!({"reps": [{"__typename": "User", "id": bob}]}),
+            Some(&alice_token),
+        )
         .await;
     assert_eq!(error_code(&other), "FORBIDDEN", "{other}");
 }
@@ -164,7 +199,10 @@ async fn update_me_changes_profile_and_preferences() {
         .await;
     let user = &body["data"]["updateMe"];
     assert_eq!(user["name"], "Marie Curie", "{body}");
-    assert_eq!(user["preferences"]["promotions"], json!({"inApp": true, "email": true}));
+    assert_eq!(
+        user["preferences"]["promotions"],
+        json!({"inApp": true, "email": true})
+    );
     assert_eq!(user["preferences"]["recommendations"]["inApp"], false);
 }
 
@@ -179,7 +217,13 @@ async fn password_change_requires_the_current_password() {
         .to_owned();
     let mutation = "mutation($input: UpdateMeInput!) { updateMe(input: $input) { id } }";
 
-    let missing = app.graphql(mutation, json!({"input": {"newPassword": "a new passphrase"}}), Some(&token)).await;
+    let missing = app
+        .graphql(
+            mutation,
+            json!({"input": {"newPassword": "a new passphrase"}}),
+            Some(&token),
+        )
+        .await;
     assert_eq!(error_code(&missing), "BAD_USER_INPUT");
     let wrong = app
         .graphql(
@@ -188,7 +232,10 @@ async fn password_change_requires_the_current_password() {
             Some(&token),
         )
         .await;
-    assert_eq!(wrong["errors"][0]["extensions"]["field"], "currentPassword", "{wrong}");
+    assert_eq!(
+        wrong["errors"][0]["extensions"]["field"], "currentPassword",
+        "{wrong}"
+    );
     let ok = app
         .graphql(
             mutation,
@@ -197,8 +244,13 @@ async fn password_change_requires_the_current_password() {
         )
         .await;
     assert!(ok["errors"].is_null(), "{ok}");
-    assert_eq!(error_code(&app.login(&email, PASSWORD).await), "UNAUTHENTICATED");
-    assert!(app.login(&email, "a new passphrase").await["data"]["login"]["accessToken"].is_string());
+    assert_eq!(
+        error_code(&app.login(&email, PASSWORD).await),
+        "UNAUTHENTICATED"
+    );
+    assert!(
+        app.login(&email, "a new passphrase").await["data"]["login"]["accessToken"].is_string()
+    );
 }
 
 #[tokio::test]
@@ -208,7 +260,10 @@ async fn login_is_rate_limited_per_email_and_client() {
     app.register(&email, PASSWORD).await;
     // The test settings allow 5 attempts a minute.
     for _ in 0..5 {
-        assert_eq!(error_code(&app.login(&email, "wrong guess").await), "UNAUTHENTICATED");
+        assert_eq!(
+            error_code(&app.login(&email, "wrong guess").await),
+            "UNAUTHENTICATED"
+        );
     }
     let limited = app.login(&email, PASSWORD).await;
     assert_eq!(error_code(&limited), "RATE_LIMITED", "{limited}");

@@ -7,7 +7,9 @@ use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties, Consumer};
 use serde_json::{Value, json};
 
-use crate::helpers::{PASSWORD, Store, amqp_url, fresh_database, spawn_app, start, temp_dir, unique_email};
+use crate::helpers::{
+    PASSWORD, Store, amqp_url, fresh_database, spawn_app, start, temp_dir, unique_email,
+};
 
 /// A private queue bound to `herald.events` for one routing key, as a consumer service would.
 struct Listener {
@@ -25,7 +27,11 @@ impl Listener {
         let queue = channel
             .queue_declare(
                 "".into(),
-                QueueDeclareOptions { exclusive: true, auto_delete: true, ..Default::default() },
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
                 FieldTable::default(),
             )
             .await
@@ -44,12 +50,18 @@ impl Listener {
             .basic_consume(
                 queue.name().clone(),
                 "users-test".into(),
-                BasicConsumeOptions { no_ack: true, ..Default::default() },
+                BasicConsumeOptions {
+                    no_ack: true,
+                    ..Default::default()
+                },
                 FieldTable::default(),
             )
             .await
             .expect("consume");
-        Self { _connection: connection, consumer }
+        Self {
+            _connection: connection,
+            consumer,
+        }
     }
 
     /// The first message whose `data.user_id` is `user_id`, with its AMQP properties checked.
@@ -63,7 +75,10 @@ impl Listener {
                 .expect("delivery");
             let body: Value = serde_json::from_slice(&next.data).expect("JSON body");
             if body["data"]["user_id"] == user_id {
-                assert_eq!(next.properties.content_type().as_ref().map(|c| c.as_str()), Some("application/json"));
+                assert_eq!(
+                    next.properties.content_type().as_ref().map(|c| c.as_str()),
+                    Some("application/json")
+                );
                 assert_eq!(
                     next.properties.message_id().as_ref().map(|m| m.as_str()),
                     body["id"].as_str(),
@@ -88,7 +103,9 @@ async fn register_publishes_user_registered() {
     assert_eq!(event["data"]["email"], email.as_str());
     assert_eq!(event["data"]["name"], "Test Shopper");
     assert_eq!(event["data"]["preferences"]["ACCOUNT"]["IN_APP"], true);
-    assert!(chrono::DateTime::parse_from_rfc3339(event["occurred_at"].as_str().expect("time")).is_ok());
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(event["occurred_at"].as_str().expect("time")).is_ok()
+    );
 }
 
 #[tokio::test]
@@ -115,7 +132,12 @@ async fn events_wait_in_the_outbox_while_rabbitmq_is_unreachable() {
     // Nothing listens on port 1: the broker is "down" for this app.
     let data_dir = temp_dir();
     let database_url = fresh_database(Store::Postgres, &data_dir).await;
-    let down = start(data_dir.clone(), database_url.clone(), "amqp://guest:guest@127.0.0.1:1/%2f").await;
+    let down = start(
+        data_dir.clone(),
+        database_url.clone(),
+        "amqp://guest:guest@127.0.0.1:1/%2f",
+    )
+    .await;
     let id = down.register(&unique_email("outbox"), PASSWORD).await;
 
     // Registration succeeded; its event is committed but unpublished.

@@ -87,15 +87,24 @@ pub async fn spawn_app_with(store: Store, amqp_url: &str) -> TestApp {
 pub async fn start(data_dir: PathBuf, database_url: String, amqp_url: &str) -> TestApp {
     herald_service::telemetry::init(herald_service::config::LogFormat::Text);
     let settings = settings_for(&data_dir, &database_url, amqp_url);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let app = Application::build(settings, Some(listener)).await.expect("build app");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let app = Application::build(settings, Some(listener))
+        .await
+        .expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until(std::future::pending()));
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
         .expect("client");
-    TestApp { address, client, data_dir, database_url }
+    TestApp {
+        address,
+        client,
+        data_dir,
+        database_url,
+    }
 }
 
 pub fn unique_email(tag: &str) -> String {
@@ -164,5 +173,7 @@ impl TestApp {
 }
 
 pub fn error_code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {body}"))
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {body}"))
 }

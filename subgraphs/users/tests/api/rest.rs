@@ -9,16 +9,24 @@ async fn seed_rest_routes_work_as_before() {
     let created = app
         .client
         .post(format!("{}/users", app.address))
-        .json(&json!({"name": "Seed Shopper", "email": email, "password": PASSWORD,
-                      "preferences": ["promotions", "order_updates"]}))
+        .json(
+            &json!({"name": "Seed Shopper", "email": email, "password": PASSWORD,
+                      "preferences": ["promotions", "order_updates"]}),
+        )
         .send()
         .await
         .expect("post");
     assert_eq!(created.status(), 201);
     let user: Value = created.json().await.expect("json");
     let id = user["id"].as_str().expect("id").to_owned();
-    assert_eq!(user["preferences"], json!(["promotions", "order_updates", "account"]));
-    assert_eq!(user["notification_preferences"]["RECOMMENDATIONS"]["IN_APP"], false);
+    assert_eq!(
+        user["preferences"],
+        json!(["promotions", "order_updates", "account"])
+    );
+    assert_eq!(
+        user["notification_preferences"]["RECOMMENDATIONS"]["IN_APP"],
+        false
+    );
     assert!(user.get("password_hash").is_none() && user.get("password").is_none());
 
     let login = app
@@ -56,7 +64,10 @@ async fn seed_rest_routes_work_as_before() {
     assert_eq!(updated.status(), 200);
     let updated: Value = updated.json().await.expect("json");
     assert_eq!(updated["name"], "Renamed");
-    assert_eq!(updated["preferences"], json!(["recommendations", "account"]));
+    assert_eq!(
+        updated["preferences"],
+        json!(["recommendations", "account"])
+    );
 
     // Someone else's record, no token, a bad token, bad input.
     let (_, other_token) = app.shopper("other").await;
@@ -79,7 +90,12 @@ async fn seed_rest_routes_work_as_before() {
         .await
         .expect("put");
     assert_eq!(put_other.status(), 403);
-    let anonymous = app.client.get(format!("{}/users/{id}", app.address)).send().await.expect("get");
+    let anonymous = app
+        .client
+        .get(format!("{}/users/{id}", app.address))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(anonymous.status(), 401);
     let wrong_login = app
         .client
@@ -103,8 +119,10 @@ async fn seed_rest_routes_work_as_before() {
     let unknown_pref = app
         .client
         .post(format!("{}/users", app.address))
-        .json(&json!({"name": "X", "email": unique_email("x"), "password": PASSWORD,
-                      "preferences": ["spam"]}))
+        .json(
+            &json!({"name": "X", "email": unique_email("x"), "password": PASSWORD,
+                      "preferences": ["spam"]}),
+        )
         .send()
         .await
         .expect("post");

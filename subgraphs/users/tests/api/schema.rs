@@ -10,9 +10,15 @@ use crate::helpers::{Store, spawn_app};
 async fn federation_sdl_matches_the_committed_snapshot() {
     let app = spawn_app(Store::Sqlite).await;
     let body = app.graphql("{ _service { sdl } }", json!({}), None).await;
-    let sdl = body["data"]["_service"]["sdl"].as_str().expect("sdl").to_owned();
+    let sdl = body["data"]["_service"]["sdl"]
+        .as_str()
+        .expect("sdl")
+        .to_owned();
     assert!(sdl.contains("type User @key(fields: \"id\")"), "{sdl}");
-    assert!(sdl.contains("specs.apollo.dev/federation/v2"), "Federation 2 SDL expected");
+    assert!(
+        sdl.contains("specs.apollo.dev/federation/v2"),
+        "Federation 2 SDL expected"
+    );
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schema.graphql");
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
         std::fs::write(&path, &sdl).expect("write snapshot");

@@ -46,21 +46,33 @@ async fn assert_rejected(app: &TestApp, token: &str, what: &str) {
 async fn forged_expired_and_misaddressed_tokens_are_rejected() {
     let app = spawn_app(Store::Sqlite).await;
     let (id, good) = app.shopper("eve").await;
-    assert_eq!(app.graphql(ME, json!({}), Some(&good)).await["data"]["me"]["id"], id.as_str());
+    assert_eq!(
+        app.graphql(ME, json!({}), Some(&good)).await["data"]["me"]["id"],
+        id.as_str()
+    );
 
     let kid = kid(&app).await;
     let pem = app.signing_key_pem();
 
     // Sanity: the helper's own signature is accepted, so the rejections below are meaningful.
     let control = sign(&pem, &kid, &claims(&id));
-    assert_eq!(app.graphql(ME, json!({}), Some(&control)).await["data"]["me"]["id"], id.as_str());
+    assert_eq!(
+        app.graphql(ME, json!({}), Some(&control)).await["data"]["me"]["id"],
+        id.as_str()
+    );
 
-    let header = URL_SAFE_NO_PAD.encode(json!({"alg": "none", "typ": "JWT", "kid": kid}).to_string());
+    let header =
+        URL_SAFE_NO_PAD.encode(json!({"alg": "none", "typ": "JWT", "kid": kid}).to_string());
     let payload = URL_SAFE_NO_PAD.encode(claims(&id).to_string());
     assert_rejected(&app, &format!("{header}.{payload}."), "alg none").await;
 
     let other_key = herald_users::signing::generate_pem().expect("key");
-    assert_rejected(&app, &sign(&other_key, &kid, &claims(&id)), "signed with another key").await;
+    assert_rejected(
+        &app,
+        &sign(&other_key, &kid, &claims(&id)),
+        "signed with another key",
+    )
+    .await;
 
     let mut expired = claims(&id);
     expired["exp"] = json!(Utc::now().timestamp() - 120);
@@ -89,11 +101,14 @@ async fn forged_expired_and_misaddressed_tokens_are_rejected() {
         .json()
         .await
         .expect("json");
-    let public = URL_SAFE_NO_PAD.decode(jwks["keys"][0]["x"].as_str().expect("x")).expect("b64");
+    let public = URL_SAFE_NO_PAD
+        .decode(jwks["keys"][0]["x"].as_str().expect("x"))
+        .expect("b64");
     let mut hs_header = Header::new(Algorithm::HS256);
     hs_header.kid = Some(kid.clone());
     let confused =
-        jsonwebtoken::encode(&hs_header, &claims(&id), &EncodingKey::from_secret(&public)).expect("hs");
+        jsonwebtoken::encode(&hs_header, &claims(&id), &EncodingKey::from_secret(&public))
+            .expect("hs");
     assert_rejected(&app, &confused, "HS256 with the public key").await;
 
     assert_rejected(&app, "not.a.jwt", "garbage").await;
@@ -113,8 +128,14 @@ async fn forged_expired_and_misaddressed_tokens_are_rejected() {
 async fn the_jwks_endpoint_serves_a_key_that_verifies_a_fresh_token() {
     let app = spawn_app(Store::Sqlite).await;
     let (id, token) = app.shopper("jwks").await;
-    let verifier = TokenVerifier::new(KeySource::Url(format!("{}/.well-known/jwks.json", app.address)));
-    let claims = verifier.verify(&token).await.expect("token verifies against the served JWKS");
+    let verifier = TokenVerifier::new(KeySource::Url(format!(
+        "{}/.well-known/jwks.json",
+        app.address
+    )));
+    let claims = verifier
+        .verify(&token)
+        .await
+        .expect("token verifies against the served JWKS");
     assert_eq!(claims.sub, id);
     assert_eq!(claims.iss, "herald-users");
     assert_eq!(claims.aud, "herald");
@@ -123,6 +144,9 @@ async fn the_jwks_endpoint_serves_a_key_that_verifies_a_fresh_token() {
 
     // A verifier for another deployment's keys refuses it.
     let other = spawn_app(Store::Sqlite).await;
-    let stranger = TokenVerifier::new(KeySource::Url(format!("{}/.well-known/jwks.json", other.address)));
+    let stranger = TokenVerifier::new(KeySource::Url(format!(
+        "{}/.well-known/jwks.json",
+        other.address
+    )));
     assert!(stranger.verify(&token).await.is_err());
 }
