@@ -241,7 +241,10 @@ mod tests {
 
     #[test]
     fn account_in_app_cannot_be_refused() {
-        let prefs = Preferences { account: ChannelSet::ALL_OFF, ..Default::default() };
+        let prefs = Preferences {
+            account: ChannelSet::ALL_OFF,
+            ..Default::default()
+        };
         assert!(prefs.allows(Category::Account, Channel::InApp));
         assert!(!prefs.allows(Category::Account, Channel::Email));
     }
