@@ -247,6 +247,17 @@ struct CachedKeys {
     fetched_at: Instant,
 }
 
+impl KeySource {
+    /// `jwks_url` as configured: an `http(s)://` URL, or a file (`file://` or a plain path).
+    pub fn from_config(value: &str) -> Self {
+        if value.starts_with("http://") || value.starts_with("https://") {
+            KeySource::Url(value.to_owned())
+        } else {
+            KeySource::File(PathBuf::from(value.strip_prefix("file://").unwrap_or(value)))
+        }
+    }
+}
+
 /// Verifies access tokens against a JWKS.
 pub struct TokenVerifier {
     source: Option<KeySource>,

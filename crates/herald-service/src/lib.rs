@@ -10,7 +10,11 @@ pub mod graphql;
 pub mod http;
 pub mod metrics;
 pub mod preferences;
+pub mod sql;
 pub mod telemetry;
+#[cfg(feature = "testing")]
+#[allow(clippy::expect_used, clippy::unwrap_used)]
+pub mod testing;
 
 pub use auth::{Caller, Role, TokenVerifier};
 pub use errors::{ApiError, ErrorCode};

@@ -28,6 +28,19 @@ pub enum Category {
 }
 
 impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Promotions => "PROMOTIONS",
+            Category::OrderUpdates => "ORDER_UPDATES",
+            Category::Recommendations => "RECOMMENDATIONS",
+            Category::Account => "ACCOUNT",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Category> {
+        Category::ALL.into_iter().find(|c| c.as_str() == value)
+    }
+
     pub const ALL: [Category; 4] = [
         Category::Promotions,
         Category::OrderUpdates,
@@ -90,6 +103,14 @@ pub enum Channel {
 
 impl Channel {
     pub const ALL: [Channel; 3] = [Channel::InApp, Channel::Email, Channel::Webhook];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::InApp => "IN_APP",
+            Channel::Email => "EMAIL",
+            Channel::Webhook => "WEBHOOK",
+        }
+    }
 }
 
 /// Opt-ins for one category.
