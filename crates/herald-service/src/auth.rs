@@ -253,7 +253,9 @@ impl KeySource {
         if value.starts_with("http://") || value.starts_with("https://") {
             KeySource::Url(value.to_owned())
         } else {
-            KeySource::File(PathBuf::from(value.strip_prefix("file://").unwrap_or(value)))
+            KeySource::File(PathBuf::from(
+                value.strip_prefix("file://").unwrap_or(value),
+            ))
         }
     }
 }

@@ -44,7 +44,11 @@ impl TestIssuer {
         let jwks = JwkSet { keys: vec![jwk] };
         std::fs::write(&jwks_path, serde_json::to_vec(&jwks).expect("json")).expect("write jwks");
         let der = signing.to_pkcs8_der().expect("pkcs8");
-        Self { kid, key: EncodingKey::from_ed_der(der.as_bytes()), jwks_path }
+        Self {
+            kid,
+            key: EncodingKey::from_ed_der(der.as_bytes()),
+            jwks_path,
+        }
     }
 
     pub fn jwks_path(&self) -> &Path {

@@ -10,7 +10,11 @@ use crate::settings::Settings;
 use crate::startup::Application;
 
 #[derive(Parser)]
-#[command(name = "herald-notifications", version, about = "Herald notifications subgraph")]
+#[command(
+    name = "herald-notifications",
+    version,
+    about = "Herald notifications subgraph"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,

@@ -5,16 +5,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use async_graphql::{
-    Context, ID, InputObject, Json, Object, Schema, SimpleObject, Subscription,
-};
+use async_graphql::{Context, ID, InputObject, Json, Object, Schema, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
+use herald_service::ApiError;
 use herald_service::auth::Role;
 use herald_service::graphql::caller;
 use herald_service::metrics::GraphqlMetricsExtension;
 use herald_service::preferences::Category;
-use herald_service::ApiError;
 
 use crate::inbox::Inbox;
 use crate::live::LiveEvent;
@@ -26,7 +24,12 @@ pub fn build_schema(inbox: Arc<Inbox>) -> NotificationsSchema {
     Schema::build(Query, Mutation, Subscription)
         .enable_federation()
         .extension(GraphqlMetricsExtension::new("notifications"))
-        .data(DataLoader::new(NotificationLoader { inbox: inbox.clone() }, tokio::spawn))
+        .data(DataLoader::new(
+            NotificationLoader {
+                inbox: inbox.clone(),
+            },
+            tokio::spawn,
+        ))
         .data(inbox)
         .limit_depth(12)
         .limit_complexity(500)
@@ -80,7 +83,9 @@ impl Notification {
     }
 
     async fn recipient(&self) -> User {
-        User { id: ID(self.0.recipient_id.clone()) }
+        User {
+            id: ID(self.0.recipient_id.clone()),
+        }
     }
 }
 
@@ -107,12 +112,18 @@ impl User {
     ) -> Result<NotificationConnection, ApiError> {
         caller(ctx)?.ensure_can_access_user(&self.id)?;
         let page = PageRequest::new(first, after.as_deref())?;
-        let filter = ListFilter { unread_only, category };
+        let filter = ListFilter {
+            unread_only,
+            category,
+        };
         let result = inbox(ctx).list(&self.id, &filter, &page).await?;
         let edges: Vec<NotificationEdge> = result
             .items
             .into_iter()
-            .map(|n| NotificationEdge { cursor: n.cursor().encode(), node: Notification(n) })
+            .map(|n| NotificationEdge {
+                cursor: n.cursor().encode(),
+                node: Notification(n),
+            })
             .collect();
         Ok(NotificationConnection {
             page_info: PageInfo {
@@ -158,9 +169,16 @@ pub struct Query;
 #[Object(name = "Query")]
 impl Query {
     /// One of the caller's own notifications; `null` for any other id.
-    async fn notification(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Notification>, ApiError> {
+    async fn notification(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<Option<Notification>, ApiError> {
         let caller = caller(ctx)?;
-        Ok(inbox(ctx).get(&caller.subject, &id).await?.map(Notification))
+        Ok(inbox(ctx)
+            .get(&caller.subject, &id)
+            .await?
+            .map(Notification))
     }
 
     #[graphql(entity)]
@@ -178,7 +196,9 @@ impl Query {
         let caller = caller(ctx)?;
         let loader = ctx.data_unchecked::<DataLoader<NotificationLoader>>();
         let found = loader.load_one(id.to_string()).await?;
-        Ok(found.filter(|n| caller.can_access_user(&n.recipient_id)).map(Notification))
+        Ok(found
+            .filter(|n| caller.can_access_user(&n.recipient_id))
+            .map(Notification))
     }
 }
 
@@ -205,14 +225,26 @@ pub struct Mutation;
 
 #[Object(name = "Mutation")]
 impl Mutation {
-    async fn mark_notification_read(&self, ctx: &Context<'_>, id: ID) -> Result<Notification, ApiError> {
+    async fn mark_notification_read(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<Notification, ApiError> {
         let caller = caller(ctx)?;
-        Ok(Notification(inbox(ctx).set_read(&caller.subject, &id, true).await?))
+        Ok(Notification(
+            inbox(ctx).set_read(&caller.subject, &id, true).await?,
+        ))
     }
 
-    async fn mark_notification_unread(&self, ctx: &Context<'_>, id: ID) -> Result<Notification, ApiError> {
+    async fn mark_notification_unread(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<Notification, ApiError> {
         let caller = caller(ctx)?;
-        Ok(Notification(inbox(ctx).set_read(&caller.subject, &id, false).await?))
+        Ok(Notification(
+            inbox(ctx).set_read(&caller.subject, &id, false).await?,
+        ))
     }
 
     /// Marks all unread notifications (of one category, if given) read; returns how many.
@@ -227,9 +259,15 @@ impl Mutation {
     }
 
     /// Moves a notification out of the default listing and the unread count.
-    async fn archive_notification(&self, ctx: &Context<'_>, id: ID) -> Result<Notification, ApiError> {
+    async fn archive_notification(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+    ) -> Result<Notification, ApiError> {
         let caller = caller(ctx)?;
-        Ok(Notification(inbox(ctx).archive(&caller.subject, &id).await?))
+        Ok(Notification(
+            inbox(ctx).archive(&caller.subject, &id).await?,
+        ))
     }
 
     /// Writes straight into a user's inbox. For the shop's backend (`service`) and admins.
@@ -250,7 +288,10 @@ impl Mutation {
                 read: false,
             })
             .await?;
-        Ok(CreateNotificationPayload { notification: Notification(notification), created })
+        Ok(CreateNotificationPayload {
+            notification: Notification(notification),
+            created,
+        })
     }
 }
 
@@ -267,7 +308,7 @@ impl Subscription {
         let stream = inbox(ctx).live().subscribe(caller.subject.clone());
         Ok(stream.filter_map(|event| async move {
             match event {
-                LiveEvent::Created { notification } => Some(Notification(notification)),
+                LiveEvent::Created { notification } => Some(Notification(*notification)),
                 LiveEvent::UnreadCount { .. } => None,
             }
         }))
@@ -304,7 +345,10 @@ impl Loader<String> for NotificationLoader {
     type Value = model::Notification;
     type Error = ApiError;
 
-    async fn load(&self, keys: &[String]) -> Result<HashMap<String, model::Notification>, ApiError> {
+    async fn load(
+        &self,
+        keys: &[String],
+    ) -> Result<HashMap<String, model::Notification>, ApiError> {
         Ok(self.inbox.store().get_many(keys).await?)
     }
 }

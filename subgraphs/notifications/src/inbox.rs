@@ -36,7 +36,12 @@ impl Inbox {
         let (notification, created) = self.store.create(new).await?;
         if created {
             self.live
-                .publish(&recipient, LiveEvent::Created { notification: notification.clone() })
+                .publish(
+                    &recipient,
+                    LiveEvent::Created {
+                        notification: Box::new(notification.clone()),
+                    },
+                )
                 .await;
             self.publish_count(&recipient).await;
         }
@@ -65,7 +70,12 @@ impl Inbox {
     }
 
     /// Someone else's id and a missing id are the same `NOT_FOUND`.
-    pub async fn set_read(&self, recipient: &str, id: &str, read: bool) -> Result<Notification, ApiError> {
+    pub async fn set_read(
+        &self,
+        recipient: &str,
+        id: &str,
+        read: bool,
+    ) -> Result<Notification, ApiError> {
         let notification = self
             .store
             .set_read(recipient, id, read)
@@ -75,7 +85,11 @@ impl Inbox {
         Ok(notification)
     }
 
-    pub async fn mark_all_read(&self, recipient: &str, category: Option<Category>) -> Result<u64, ApiError> {
+    pub async fn mark_all_read(
+        &self,
+        recipient: &str,
+        category: Option<Category>,
+    ) -> Result<u64, ApiError> {
         let changed = self.store.mark_all_read(recipient, category).await?;
         if changed > 0 {
             self.publish_count(recipient).await;
@@ -97,7 +111,11 @@ impl Inbox {
     /// so concurrent writers can never drift them.
     async fn publish_count(&self, recipient: &str) {
         match self.store.count_unread(recipient, None).await {
-            Ok(unread) => self.live.publish(recipient, LiveEvent::UnreadCount { unread }).await,
+            Ok(unread) => {
+                self.live
+                    .publish(recipient, LiveEvent::UnreadCount { unread })
+                    .await
+            }
             Err(e) => tracing::warn!(error = %e, "unread count not published"),
         }
     }

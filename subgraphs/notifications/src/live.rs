@@ -21,7 +21,7 @@ const FAN_OUT_BUFFER: usize = 1024;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum LiveEvent {
-    Created { notification: Notification },
+    Created { notification: Box<Notification> },
     UnreadCount { unread: u64 },
 }
 
@@ -55,9 +55,12 @@ impl LiveUpdates {
         if let Some(connection) = slot.as_ref() {
             return Ok(connection.clone());
         }
-        let connection = tokio::time::timeout(Duration::from_secs(3), self.client.get_connection_manager())
-            .await
-            .map_err(|_| redis::RedisError::from((redis::ErrorKind::Io, "connect timed out")))??;
+        let connection =
+            tokio::time::timeout(Duration::from_secs(3), self.client.get_connection_manager())
+                .await
+                .map_err(|_| {
+                    redis::RedisError::from((redis::ErrorKind::Io, "connect timed out"))
+                })??;
         *slot = Some(connection.clone());
         Ok(connection)
     }
@@ -65,7 +68,10 @@ impl LiveUpdates {
     /// Publishes to every API process. A failure loses only the live push, never the
     /// notification (it is already stored), so it is logged and not returned.
     pub async fn publish(&self, user_id: &str, event: LiveEvent) {
-        let envelope = Envelope { user_id: user_id.to_owned(), event };
+        let envelope = Envelope {
+            user_id: user_id.to_owned(),
+            event,
+        };
         let payload = match serde_json::to_string(&envelope) {
             Ok(payload) => payload,
             Err(e) => {
@@ -75,7 +81,9 @@ impl LiveUpdates {
         };
         let result = match self.connection().await {
             Ok(mut connection) => {
-                connection.publish::<_, _, ()>(format!("{CHANNEL_PREFIX}{user_id}"), payload).await
+                connection
+                    .publish::<_, _, ()>(format!("{CHANNEL_PREFIX}{user_id}"), payload)
+                    .await
             }
             Err(e) => Err(e),
         };
@@ -115,7 +123,9 @@ impl LiveUpdates {
                 tracing::info!("subscribed to live inbox updates");
                 let mut messages = pubsub.on_message();
                 while let Some(message) = messages.next().await {
-                    let Ok(payload) = message.get_payload::<String>() else { continue };
+                    let Ok(payload) = message.get_payload::<String>() else {
+                        continue;
+                    };
                     match serde_json::from_str::<Envelope>(&payload) {
                         Ok(envelope) => {
                             let _ = self.local.send(Arc::new(envelope));
@@ -128,7 +138,11 @@ impl LiveUpdates {
             tokio::select! {
                 _ = stop.cancelled() => return,
                 result = session => {
-                    self.subscribed.store(false, Ordering::Release);
+                    // A session that got as far as subscribing was a working connection: start
+                    // the back-off over.
+                    if self.subscribed.swap(false, Ordering::AcqRel) {
+                        delay = Duration::from_millis(200);
+                    }
                     match result {
                         Ok(()) => tracing::warn!("live update subscription ended; reconnecting"),
                         Err(e) => tracing::warn!(error = %e, "live update subscription failed; retrying"),
@@ -146,7 +160,10 @@ impl LiveUpdates {
     /// Whether this process currently receives live updates (for `/ready`).
     pub async fn check(&self) -> Result<(), String> {
         let mut connection = self.connection().await.map_err(|e| e.to_string())?;
-        let _: String = redis::cmd("PING").query_async(&mut connection).await.map_err(|e| e.to_string())?;
+        let _: String = redis::cmd("PING")
+            .query_async(&mut connection)
+            .await
+            .map_err(|e| e.to_string())?;
         if self.subscribed.load(Ordering::Acquire) {
             Ok(())
         } else {

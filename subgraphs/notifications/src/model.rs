@@ -34,7 +34,10 @@ impl Notification {
     }
 
     pub fn cursor(&self) -> Cursor {
-        Cursor { created_at: self.created_at, id: self.id.clone() }
+        Cursor {
+            created_at: self.created_at,
+            id: self.id.clone(),
+        }
     }
 }
 
@@ -55,7 +58,10 @@ impl NewNotification {
     /// Checks sizes and shapes; what passes can be stored by every adapter.
     pub fn validate(&self) -> Result<(), ApiError> {
         if self.recipient_id.trim().is_empty() || self.recipient_id.len() > 128 {
-            return Err(ApiError::bad_input("recipientId", "a recipient id is required (at most 128 characters)"));
+            return Err(ApiError::bad_input(
+                "recipientId",
+                "a recipient id is required (at most 128 characters)",
+            ));
         }
         let title = self.title.trim();
         if title.is_empty() || title.chars().count() > TITLE_MAX {
@@ -73,8 +79,15 @@ impl NewNotification {
         if !(self.data.is_object() || self.data.is_null()) {
             return Err(ApiError::bad_input("data", "data must be a JSON object"));
         }
-        if serde_json::to_vec(&self.data).map(|v| v.len()).unwrap_or(usize::MAX) > DATA_MAX_BYTES {
-            return Err(ApiError::bad_input("data", "data must be at most 16 KiB of JSON"));
+        if serde_json::to_vec(&self.data)
+            .map(|v| v.len())
+            .unwrap_or(usize::MAX)
+            > DATA_MAX_BYTES
+        {
+            return Err(ApiError::bad_input(
+                "data",
+                "data must be at most 16 KiB of JSON",
+            ));
         }
         let key = self.idempotency_key.trim();
         if key.is_empty() || key.len() > IDEMPOTENCY_KEY_MAX {
@@ -91,7 +104,9 @@ impl NewNotification {
 /// what every store keeps (MongoDB dates are milliseconds), so cursors compare equal everywhere.
 pub fn now_millis() -> DateTime<Utc> {
     let now = Utc::now();
-    Utc.timestamp_millis_opt(now.timestamp_millis()).single().unwrap_or(now)
+    Utc.timestamp_millis_opt(now.timestamp_millis())
+        .single()
+        .unwrap_or(now)
 }
 
 /// A position in a newest-first listing: (created_at, id), both descending. New arrivals sort
@@ -104,7 +119,11 @@ pub struct Cursor {
 
 impl Cursor {
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(format!("{}|{}", self.created_at.timestamp_millis(), self.id))
+        URL_SAFE_NO_PAD.encode(format!(
+            "{}|{}",
+            self.created_at.timestamp_millis(),
+            self.id
+        ))
     }
 
     pub fn decode(text: &str) -> Result<Self, ApiError> {
@@ -113,11 +132,17 @@ impl Cursor {
         let raw = String::from_utf8(raw).map_err(|_| invalid())?;
         let (millis, id) = raw.split_once('|').ok_or_else(invalid)?;
         let millis: i64 = millis.parse().map_err(|_| invalid())?;
-        let created_at = Utc.timestamp_millis_opt(millis).single().ok_or_else(invalid)?;
+        let created_at = Utc
+            .timestamp_millis_opt(millis)
+            .single()
+            .ok_or_else(invalid)?;
         if id.is_empty() || id.len() > 64 {
             return Err(invalid());
         }
-        Ok(Self { created_at, id: id.to_owned() })
+        Ok(Self {
+            created_at,
+            id: id.to_owned(),
+        })
     }
 }
 
@@ -160,7 +185,10 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_reject_garbage() {
-        let cursor = Cursor { created_at: now_millis(), id: "abc".into() };
+        let cursor = Cursor {
+            created_at: now_millis(),
+            id: "abc".into(),
+        };
         assert_eq!(Cursor::decode(&cursor.encode()).expect("decode"), cursor);
         assert!(Cursor::decode("!!!").is_err());
         assert!(Cursor::decode(&URL_SAFE_NO_PAD.encode("no-separator")).is_err());

@@ -94,7 +94,11 @@ async fn create(
             read: body.read,
         })
         .await?;
-    let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((status, Json(SeedNotification::from(notification))))
 }
 
@@ -103,9 +107,18 @@ async fn unread(
     Authenticated(caller): Authenticated,
 ) -> Result<Json<Vec<SeedNotification>>, ApiError> {
     let page = PageRequest::new(Some(100), None)?;
-    let filter = ListFilter { unread_only: true, category: None };
+    let filter = ListFilter {
+        unread_only: true,
+        category: None,
+    };
     let result = state.inbox.list(&caller.subject, &filter, &page).await?;
-    Ok(Json(result.items.into_iter().map(SeedNotification::from).collect()))
+    Ok(Json(
+        result
+            .items
+            .into_iter()
+            .map(SeedNotification::from)
+            .collect(),
+    ))
 }
 
 async fn mark_read(

@@ -36,8 +36,10 @@ impl Default for NotificationsSettings {
 
 impl Settings {
     pub fn load(sources: &ConfigSources) -> Result<Self, ConfigError> {
-        let settings =
-            Settings { common: sources.common()?, notifications: sources.section("notifications")? };
+        let settings = Settings {
+            common: sources.common()?,
+            notifications: sources.section("notifications")?,
+        };
         let n = &settings.notifications;
         if !(n.database_url.starts_with("sqlite:") || n.database_url.starts_with("postgres")) {
             return Err(ConfigError::new(
@@ -47,7 +49,9 @@ impl Settings {
         if let Some(url) = &n.mongodb_url
             && !(url.starts_with("mongodb://") || url.starts_with("mongodb+srv://"))
         {
-            return Err(ConfigError::new("notifications.mongodb_url must be a mongodb:// URL"));
+            return Err(ConfigError::new(
+                "notifications.mongodb_url must be a mongodb:// URL",
+            ));
         }
         Ok(settings)
     }

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use async_graphql::Data;
 use async_graphql::http::ALL_WEBSOCKET_PROTOCOLS;
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use axum::Router;
 use axum::extract::{FromRef, FromRequestParts, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
 use herald_service::TokenVerifier;
 use herald_service::auth::KeySource;
 use herald_service::http::{self, ReadinessCheck};
@@ -46,11 +46,17 @@ pub struct Application {
 impl Application {
     pub async fn build(settings: Settings, listener: Option<TcpListener>) -> anyhow::Result<Self> {
         let n = &settings.notifications;
-        let store =
-            store::open(&n.database_url, n.mongodb_url.as_deref(), &n.mongodb_database).await?;
+        let store = store::open(
+            &n.database_url,
+            n.mongodb_url.as_deref(),
+            &n.mongodb_database,
+        )
+        .await?;
         let live = LiveUpdates::new(&settings.common.redis_url)?;
         let inbox = Arc::new(Inbox::new(store.clone(), live.clone()));
-        let verifier = Arc::new(TokenVerifier::new(KeySource::from_config(&settings.common.jwks_url)));
+        let verifier = Arc::new(TokenVerifier::new(KeySource::from_config(
+            &settings.common.jwks_url,
+        )));
         let listener = match listener {
             Some(listener) => listener,
             None => {
@@ -61,16 +67,27 @@ impl Application {
             }
         };
         let port = listener.local_addr()?.port();
-        let state = AppState { schema: graphql::build_schema(inbox.clone()), inbox, verifier };
+        let state = AppState {
+            schema: graphql::build_schema(inbox.clone()),
+            inbox,
+            verifier,
+        };
         let app = Router::new()
             .route("/graphql", get(graphql_get).post(graphql_post))
             .route("/graphql/ws", get(graphql_get))
             .merge(crate::rest::routes())
             .with_state(state);
-        let checks: Vec<Arc<dyn ReadinessCheck>> =
-            vec![Arc::new(StoreCheck(store)), Arc::new(RedisCheck(live.clone()))];
+        let checks: Vec<Arc<dyn ReadinessCheck>> = vec![
+            Arc::new(StoreCheck(store)),
+            Arc::new(RedisCheck(live.clone())),
+        ];
         let router = http::service_router("notifications", app, checks);
-        Ok(Self { listener, router, live, port })
+        Ok(Self {
+            listener,
+            router,
+            live,
+            port,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -100,9 +117,14 @@ async fn graphql_post(
     headers: HeaderMap,
     request: GraphQLRequest,
 ) -> GraphQLResponse {
-    herald_service::graphql::execute(&state.schema, &state.verifier, &headers, request.into_inner())
-        .await
-        .into()
+    herald_service::graphql::execute(
+        &state.schema,
+        &state.verifier,
+        &headers,
+        request.into_inner(),
+    )
+    .await
+    .into()
 }
 
 /// `GET /graphql`: the playground, or a graphql-transport-ws (or legacy graphql-ws) upgrade.
@@ -130,7 +152,9 @@ async fn graphql_get(State(state): State<AppState>, request: Request) -> Respons
         .on_upgrade(move |socket| {
             let verifier = state.verifier.clone();
             GraphQLWebSocket::new(socket, state.schema.clone(), protocol)
-                .on_connection_init(move |payload| authenticate_socket(verifier, upgrade_headers, payload))
+                .on_connection_init(move |payload| {
+                    authenticate_socket(verifier, upgrade_headers, payload)
+                })
                 .serve()
         })
 }
@@ -145,7 +169,11 @@ async fn authenticate_socket(
 ) -> async_graphql::Result<Data> {
     let from_payload = ["Authorization", "authorization"]
         .iter()
-        .find_map(|key| payload.get(*key).or_else(|| payload.get("headers").and_then(|h| h.get(*key))))
+        .find_map(|key| {
+            payload
+                .get(*key)
+                .or_else(|| payload.get("headers").and_then(|h| h.get(*key)))
+        })
         .and_then(|v| v.as_str())
         .and_then(|v| HeaderValue::from_str(v).ok());
     if let Some(value) = from_payload {

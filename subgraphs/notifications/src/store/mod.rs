@@ -48,8 +48,11 @@ pub trait NotificationStore: Send + Sync {
     ) -> StoreResult<Page>;
 
     /// Unread and not archived.
-    async fn count_unread(&self, recipient_id: &str, category: Option<Category>)
-    -> StoreResult<u64>;
+    async fn count_unread(
+        &self,
+        recipient_id: &str,
+        category: Option<Category>,
+    ) -> StoreResult<u64>;
 
     /// Marks read (`read = true`) or unread; `None` when there is no such notification.
     async fn set_read(
@@ -60,8 +63,11 @@ pub trait NotificationStore: Send + Sync {
     ) -> StoreResult<Option<Notification>>;
 
     /// Marks every unread notification (of one category, if given) read; returns how many.
-    async fn mark_all_read(&self, recipient_id: &str, category: Option<Category>)
-    -> StoreResult<u64>;
+    async fn mark_all_read(
+        &self,
+        recipient_id: &str,
+        category: Option<Category>,
+    ) -> StoreResult<u64>;
 
     async fn archive(&self, recipient_id: &str, id: &str) -> StoreResult<Option<Notification>>;
 

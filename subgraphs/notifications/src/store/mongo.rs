@@ -39,14 +39,17 @@ fn to_bson_time(time: DateTime<Utc>) -> bson::DateTime {
 }
 
 fn from_bson_time(time: bson::DateTime) -> DateTime<Utc> {
-    Utc.timestamp_millis_opt(time.timestamp_millis()).single().unwrap_or_default()
+    Utc.timestamp_millis_opt(time.timestamp_millis())
+        .single()
+        .unwrap_or_default()
 }
 
 impl NotificationDoc {
     fn into_domain(self) -> StoreResult<Notification> {
         Ok(Notification {
-            category: Category::parse(&self.category)
-                .ok_or_else(|| StoreError::Database(format!("unknown category {}", self.category)))?,
+            category: Category::parse(&self.category).ok_or_else(|| {
+                StoreError::Database(format!("unknown category {}", self.category))
+            })?,
             id: self.id,
             recipient_id: self.recipient_id,
             title: self.title,
@@ -79,10 +82,16 @@ pub struct MongoStore {
 impl MongoStore {
     pub async fn connect(url: &str, database: &str) -> anyhow::Result<Self> {
         let mut options = ClientOptions::parse(url).await?;
-        options.app_name.get_or_insert_with(|| "herald-notifications".into());
-        options.server_selection_timeout.get_or_insert(Duration::from_secs(5));
+        options
+            .app_name
+            .get_or_insert_with(|| "herald-notifications".into());
+        options
+            .server_selection_timeout
+            .get_or_insert(Duration::from_secs(5));
         let client = Client::with_options(options)?;
-        let collection = client.database(database).collection::<NotificationDoc>(COLLECTION);
+        let collection = client
+            .database(database)
+            .collection::<NotificationDoc>(COLLECTION);
         let store = Self { client, collection };
         store.ensure_indexes().await?;
         Ok(store)
@@ -138,14 +147,18 @@ impl MongoStore {
             }
             None => doc! {"$set": {field: Bson::Null}},
         };
-        self.collection.update_one(filter, update).await.map_err(db_error)?;
+        self.collection
+            .update_one(filter, update)
+            .await
+            .map_err(db_error)?;
         self.get(recipient_id, id).await
     }
 }
 
 fn unread_filter(recipient_id: &str, category: Option<Category>) -> Document {
     // `null` matches both a null field and a missing one.
-    let mut filter = doc! {"recipient_id": recipient_id, "read_at": Bson::Null, "archived_at": Bson::Null};
+    let mut filter =
+        doc! {"recipient_id": recipient_id, "read_at": Bson::Null, "archived_at": Bson::Null};
     if let Some(category) = category {
         filter.insert("category", category.as_str());
     }
@@ -162,7 +175,11 @@ impl NotificationStore for MongoStore {
             category: new.category.as_str().to_owned(),
             title: new.title.trim().to_owned(),
             body: new.body,
-            data: if new.data.is_null() { serde_json::json!({}) } else { new.data },
+            data: if new.data.is_null() {
+                serde_json::json!({})
+            } else {
+                new.data
+            },
             idempotency_key: new.idempotency_key.clone(),
             created_at: to_bson_time(now),
             read_at: new.read.then(|| to_bson_time(now)),
@@ -171,8 +188,7 @@ impl NotificationStore for MongoStore {
         match self.collection.insert_one(&doc).await {
             Ok(_) => Ok((doc.into_domain()?, true)),
             Err(err) if is_duplicate_key(&err) => {
-                let filter =
-                    doc! {"recipient_id": &new.recipient_id, "idempotency_key": &new.idempotency_key};
+                let filter = doc! {"recipient_id": &new.recipient_id, "idempotency_key": &new.idempotency_key};
                 let existing = self.find_one(filter).await?;
                 existing.map(|n| (n, false)).ok_or_else(|| db_error(err))
             }
@@ -181,7 +197,8 @@ impl NotificationStore for MongoStore {
     }
 
     async fn get(&self, recipient_id: &str, id: &str) -> StoreResult<Option<Notification>> {
-        self.find_one(doc! {"_id": id, "recipient_id": recipient_id}).await
+        self.find_one(doc! {"_id": id, "recipient_id": recipient_id})
+            .await
     }
 
     async fn get_many(&self, ids: &[String]) -> StoreResult<HashMap<String, Notification>> {
@@ -193,7 +210,9 @@ impl NotificationStore for MongoStore {
             .try_collect()
             .await
             .map_err(db_error)?;
-        docs.into_iter().map(|d| d.into_domain().map(|n| (n.id.clone(), n))).collect()
+        docs.into_iter()
+            .map(|d| d.into_domain().map(|n| (n.id.clone(), n)))
+            .collect()
     }
 
     async fn list(
@@ -236,7 +255,10 @@ impl NotificationStore for MongoStore {
             .take(page.first)
             .map(NotificationDoc::into_domain)
             .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page { items, has_next_page })
+        Ok(Page {
+            items,
+            has_next_page,
+        })
     }
 
     async fn count_unread(
@@ -277,11 +299,16 @@ impl NotificationStore for MongoStore {
     }
 
     async fn archive(&self, recipient_id: &str, id: &str) -> StoreResult<Option<Notification>> {
-        self.set_timestamp(recipient_id, id, "archived_at", Some(model::now_millis())).await
+        self.set_timestamp(recipient_id, id, "archived_at", Some(model::now_millis()))
+            .await
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        self.client.database("admin").run_command(doc! {"ping": 1}).await.map_err(db_error)?;
+        self.client
+            .database("admin")
+            .run_command(doc! {"ping": 1})
+            .await
+            .map_err(db_error)?;
         Ok(())
     }
 }

@@ -74,10 +74,16 @@ impl SqlStore {
     }
 
     fn owned(recipient_id: &str, id: &str) -> Condition {
-        Condition::all().add(Column::RecipientId.eq(recipient_id)).add(Column::Id.eq(id))
+        Condition::all()
+            .add(Column::RecipientId.eq(recipient_id))
+            .add(Column::Id.eq(id))
     }
 
-    async fn find_by_key(&self, recipient_id: &str, key: &str) -> StoreResult<Option<Notification>> {
+    async fn find_by_key(
+        &self,
+        recipient_id: &str,
+        key: &str,
+    ) -> StoreResult<Option<Notification>> {
         Entity::find()
             .filter(Column::RecipientId.eq(recipient_id))
             .filter(Column::IdempotencyKey.eq(key))
@@ -117,7 +123,11 @@ impl NotificationStore for SqlStore {
             category: Set(new.category.as_str().to_owned()),
             title: Set(new.title.trim().to_owned()),
             body: Set(new.body),
-            data: Set(if new.data.is_null() { "{}".into() } else { new.data.to_string() }),
+            data: Set(if new.data.is_null() {
+                "{}".into()
+            } else {
+                new.data.to_string()
+            }),
             idempotency_key: Set(new.idempotency_key.clone()),
             created_at: Set(now),
             read_at: Set(new.read.then_some(now)),
@@ -126,7 +136,9 @@ impl NotificationStore for SqlStore {
         match row.insert(&self.db).await {
             Ok(row) => Ok((to_domain(row)?, true)),
             Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
-                let existing = self.find_by_key(&new.recipient_id, &new.idempotency_key).await?;
+                let existing = self
+                    .find_by_key(&new.recipient_id, &new.idempotency_key)
+                    .await?;
                 existing.map(|n| (n, false)).ok_or_else(|| db_error(err))
             }
             Err(err) => Err(db_error(err)),
@@ -149,7 +161,9 @@ impl NotificationStore for SqlStore {
             .all(&self.db)
             .await
             .map_err(db_error)?;
-        rows.into_iter().map(|row| to_domain(row).map(|n| (n.id.clone(), n))).collect()
+        rows.into_iter()
+            .map(|row| to_domain(row).map(|n| (n.id.clone(), n)))
+            .collect()
     }
 
     async fn list(
@@ -169,11 +183,13 @@ impl NotificationStore for SqlStore {
         }
         if let Some(after) = &page.after {
             query = query.filter(
-                Condition::any().add(Column::CreatedAt.lt(after.created_at)).add(
-                    Condition::all()
-                        .add(Column::CreatedAt.eq(after.created_at))
-                        .add(Column::Id.lt(after.id.as_str())),
-                ),
+                Condition::any()
+                    .add(Column::CreatedAt.lt(after.created_at))
+                    .add(
+                        Condition::all()
+                            .add(Column::CreatedAt.eq(after.created_at))
+                            .add(Column::Id.lt(after.id.as_str())),
+                    ),
             );
         }
         let rows = query
@@ -189,7 +205,10 @@ impl NotificationStore for SqlStore {
             .take(page.first)
             .map(to_domain)
             .collect::<StoreResult<Vec<_>>>()?;
-        Ok(Page { items, has_next_page })
+        Ok(Page {
+            items,
+            has_next_page,
+        })
     }
 
     async fn count_unread(
@@ -214,7 +233,8 @@ impl NotificationStore for SqlStore {
         read: bool,
     ) -> StoreResult<Option<Notification>> {
         let value = read.then(model::now_millis);
-        self.set_timestamp(recipient_id, id, Column::ReadAt, value).await
+        self.set_timestamp(recipient_id, id, Column::ReadAt, value)
+            .await
     }
 
     async fn mark_all_read(
@@ -234,7 +254,13 @@ impl NotificationStore for SqlStore {
     }
 
     async fn archive(&self, recipient_id: &str, id: &str) -> StoreResult<Option<Notification>> {
-        self.set_timestamp(recipient_id, id, Column::ArchivedAt, Some(model::now_millis())).await
+        self.set_timestamp(
+            recipient_id,
+            id,
+            Column::ArchivedAt,
+            Some(model::now_millis()),
+        )
+        .await
     }
 
     async fn ping(&self) -> StoreResult<()> {

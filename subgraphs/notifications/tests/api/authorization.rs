@@ -35,7 +35,13 @@ async fn another_users_inbox_is_out_of_reach() {
         )
         .await;
     assert_eq!(entity["data"]["_entities"], json!([null]), "{entity}");
-    let by_id = app.graphql("query($id: ID!) { notification(id: $id) { id } }", json!({"id": note}), Some(&bob_token)).await;
+    let by_id = app
+        .graphql(
+            "query($id: ID!) { notification(id: $id) { id } }",
+            json!({"id": note}),
+            Some(&bob_token),
+        )
+        .await;
     assert_eq!(by_id["data"]["notification"], Value::Null);
 
     // Marking or archiving it: NOT_FOUND, revealing nothing.
@@ -44,16 +50,29 @@ async fn another_users_inbox_is_out_of_reach() {
         "mutation($id: ID!) { markNotificationUnread(id: $id) { id } }",
         "mutation($id: ID!) { archiveNotification(id: $id) { id } }",
     ] {
-        let body = app.graphql(mutation, json!({"id": note}), Some(&bob_token)).await;
+        let body = app
+            .graphql(mutation, json!({"id": note}), Some(&bob_token))
+            .await;
         assert_eq!(error_code(&body), "NOT_FOUND", "{mutation}: {body}");
     }
-    let all = app.graphql("mutation { markAllNotificationsRead }", json!({}), Some(&bob_token)).await;
+    let all = app
+        .graphql(
+            "mutation { markAllNotificationsRead }",
+            json!({}),
+            Some(&bob_token),
+        )
+        .await;
     assert_eq!(all["data"]["markAllNotificationsRead"], 0);
 
     // Alice's notification is untouched, and she can see it.
     let alice_token = app.issuer.user_token(&alice);
-    let hers = app.graphql(INBOX, user_rep(&alice), Some(&alice_token)).await;
-    assert_eq!(hers["data"]["_entities"][0]["unreadNotificationCount"], 1, "{hers}");
+    let hers = app
+        .graphql(INBOX, user_rep(&alice), Some(&alice_token))
+        .await;
+    assert_eq!(
+        hers["data"]["_entities"][0]["unreadNotificationCount"], 1,
+        "{hers}"
+    );
     let entity = app
         .graphql(
             "query($reps: [_Any!]!) { _entities(representations: $reps) { ... on Notification { id } } }",
@@ -66,7 +85,10 @@ async fn another_users_inbox_is_out_of_reach() {
     // An admin may read any inbox.
     let admin = app.issuer.token("ops", &[herald_service::Role::Admin]);
     let as_admin = app.graphql(INBOX, user_rep(&alice), Some(&admin)).await;
-    assert_eq!(as_admin["data"]["_entities"][0]["unreadNotificationCount"], 1, "{as_admin}");
+    assert_eq!(
+        as_admin["data"]["_entities"][0]["unreadNotificationCount"], 1,
+        "{as_admin}"
+    );
 
     // Anonymous callers get nothing.
     let anonymous = app.graphql(INBOX, user_rep(&alice), None).await;

@@ -5,9 +5,9 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use herald_notifications::model::{Cursor, ListFilter, NewNotification, PageRequest};
+use herald_notifications::store::NotificationStore;
 use herald_notifications::store::mongo::MongoStore;
 use herald_notifications::store::sql::SqlStore;
-use herald_notifications::store::NotificationStore;
 use herald_service::preferences::Category;
 use serde_json::json;
 
@@ -39,7 +39,10 @@ async fn run_suite(store: Arc<dyn NotificationStore>) {
 
 async fn idempotent_create(store: &Arc<dyn NotificationStore>) {
     let user = new_user();
-    let (first, created) = store.create(new(&user, "k1", Category::OrderUpdates)).await.expect("create");
+    let (first, created) = store
+        .create(new(&user, "k1", Category::OrderUpdates))
+        .await
+        .expect("create");
     assert!(created);
     assert_eq!(first.data, json!({"key": "k1"}));
     assert!(!first.is_read());
@@ -49,10 +52,20 @@ async fn idempotent_create(store: &Arc<dyn NotificationStore>) {
     assert!(!created, "a repeated key must not create");
     assert_eq!(second.id, first.id);
     assert_eq!(second.title, first.title, "the first write wins");
-    let page = store.list(&user, &ListFilter::default(), &PageRequest::new(Some(10), None).expect("page")).await.expect("list");
+    let page = store
+        .list(
+            &user,
+            &ListFilter::default(),
+            &PageRequest::new(Some(10), None).expect("page"),
+        )
+        .await
+        .expect("list");
     assert_eq!(page.items.len(), 1);
     // The same key for another recipient is another notification.
-    let (other, created) = store.create(new(&new_user(), "k1", Category::OrderUpdates)).await.expect("create");
+    let (other, created) = store
+        .create(new(&new_user(), "k1", Category::OrderUpdates))
+        .await
+        .expect("create");
     assert!(created);
     assert_ne!(other.id, first.id);
     let mut read = new(&user, "k-read", Category::Account);
@@ -66,7 +79,9 @@ async fn concurrent_duplicate_creates_make_one_row(store: Arc<dyn NotificationSt
         .map(|_| {
             let store = store.clone();
             let user = user.clone();
-            tokio::spawn(async move { store.create(new(&user, "same", Category::Promotions)).await })
+            tokio::spawn(
+                async move { store.create(new(&user, "same", Category::Promotions)).await },
+            )
         })
         .collect();
     let mut ids = HashSet::new();
@@ -85,19 +100,36 @@ async fn pagination_is_stable_under_inserts(store: &Arc<dyn NotificationStore>) 
     let user = new_user();
     let mut initial = Vec::new();
     for i in 0..10 {
-        initial.push(store.create(new(&user, &format!("p{i}"), Category::Promotions)).await.expect("create").0.id);
+        initial.push(
+            store
+                .create(new(&user, &format!("p{i}"), Category::Promotions))
+                .await
+                .expect("create")
+                .0
+                .id,
+        );
     }
     let mut seen = Vec::new();
     let mut after: Option<Cursor> = None;
     let mut round = 0;
     loop {
         let page = store
-            .list(&user, &ListFilter::default(), &PageRequest { first: 3, after: after.clone() })
+            .list(
+                &user,
+                &ListFilter::default(),
+                &PageRequest {
+                    first: 3,
+                    after: after.clone(),
+                },
+            )
             .await
             .expect("list");
         seen.extend(page.items.iter().map(|n| n.id.clone()));
         // New arrivals between pages sort before the cursor and must not disturb the walk.
-        store.create(new(&user, &format!("late{round}"), Category::Promotions)).await.expect("create");
+        store
+            .create(new(&user, &format!("late{round}"), Category::Promotions))
+            .await
+            .expect("create");
         round += 1;
         if !page.has_next_page {
             break;
@@ -107,10 +139,30 @@ async fn pagination_is_stable_under_inserts(store: &Arc<dyn NotificationStore>) 
     let expected: Vec<String> = initial.iter().rev().cloned().collect();
     assert_eq!(seen, expected, "newest first, no duplicates, no gaps");
     // The next fresh listing starts with the late arrivals, newest first.
-    let fresh = store.list(&user, &ListFilter::default(), &PageRequest { first: 2, after: None }).await.expect("list");
+    let fresh = store
+        .list(
+            &user,
+            &ListFilter::default(),
+            &PageRequest {
+                first: 2,
+                after: None,
+            },
+        )
+        .await
+        .expect("list");
     assert_eq!(fresh.items[0].title, format!("title late{}", round - 1));
     // A page of exactly the remaining size reports no next page.
-    let all = store.list(&user, &ListFilter::default(), &PageRequest { first: 10 + round, after: None }).await.expect("list");
+    let all = store
+        .list(
+            &user,
+            &ListFilter::default(),
+            &PageRequest {
+                first: 10 + round,
+                after: None,
+            },
+        )
+        .await
+        .expect("list");
     assert_eq!(all.items.len(), 10 + round);
     assert!(!all.has_next_page);
 }
@@ -118,39 +170,111 @@ async fn pagination_is_stable_under_inserts(store: &Arc<dyn NotificationStore>) 
 async fn unread_counts_and_marks(store: &Arc<dyn NotificationStore>) {
     let user = new_user();
     let mut ids = Vec::new();
-    for (i, category) in [Category::Promotions, Category::Promotions, Category::OrderUpdates].into_iter().enumerate() {
-        ids.push(store.create(new(&user, &format!("u{i}"), category)).await.expect("create").0.id);
+    for (i, category) in [
+        Category::Promotions,
+        Category::Promotions,
+        Category::OrderUpdates,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        ids.push(
+            store
+                .create(new(&user, &format!("u{i}"), category))
+                .await
+                .expect("create")
+                .0
+                .id,
+        );
     }
     assert_eq!(store.count_unread(&user, None).await.expect("count"), 3);
-    assert_eq!(store.count_unread(&user, Some(Category::Promotions)).await.expect("count"), 2);
+    assert_eq!(
+        store
+            .count_unread(&user, Some(Category::Promotions))
+            .await
+            .expect("count"),
+        2
+    );
 
-    let read = store.set_read(&user, &ids[0], true).await.expect("read").expect("exists");
+    let read = store
+        .set_read(&user, &ids[0], true)
+        .await
+        .expect("read")
+        .expect("exists");
     assert!(read.is_read());
     let first_read_at = read.read_at;
-    let again = store.set_read(&user, &ids[0], true).await.expect("read").expect("exists");
-    assert_eq!(again.read_at, first_read_at, "marking twice keeps the first read time");
+    let again = store
+        .set_read(&user, &ids[0], true)
+        .await
+        .expect("read")
+        .expect("exists");
+    assert_eq!(
+        again.read_at, first_read_at,
+        "marking twice keeps the first read time"
+    );
     assert_eq!(store.count_unread(&user, None).await.expect("count"), 2);
 
-    let unread = store.set_read(&user, &ids[0], false).await.expect("unread").expect("exists");
+    let unread = store
+        .set_read(&user, &ids[0], false)
+        .await
+        .expect("unread")
+        .expect("exists");
     assert!(!unread.is_read());
     assert_eq!(store.count_unread(&user, None).await.expect("count"), 3);
 
-    assert_eq!(store.mark_all_read(&user, Some(Category::Promotions)).await.expect("all"), 2);
+    assert_eq!(
+        store
+            .mark_all_read(&user, Some(Category::Promotions))
+            .await
+            .expect("all"),
+        2
+    );
     assert_eq!(store.count_unread(&user, None).await.expect("count"), 1);
     assert_eq!(store.mark_all_read(&user, None).await.expect("all"), 1);
     assert_eq!(store.count_unread(&user, None).await.expect("count"), 0);
     assert_eq!(store.mark_all_read(&user, None).await.expect("all"), 0);
-    assert!(store.set_read(&user, "no-such-id", true).await.expect("read").is_none());
+    assert!(
+        store
+            .set_read(&user, "no-such-id", true)
+            .await
+            .expect("read")
+            .is_none()
+    );
 }
 
 async fn archive_leaves_listing_and_count(store: &Arc<dyn NotificationStore>) {
     let user = new_user();
-    let keep = store.create(new(&user, "keep", Category::Account)).await.expect("create").0;
-    let gone = store.create(new(&user, "gone", Category::Account)).await.expect("create").0;
-    let archived = store.archive(&user, &gone.id).await.expect("archive").expect("exists");
+    let keep = store
+        .create(new(&user, "keep", Category::Account))
+        .await
+        .expect("create")
+        .0;
+    let gone = store
+        .create(new(&user, "gone", Category::Account))
+        .await
+        .expect("create")
+        .0;
+    let archived = store
+        .archive(&user, &gone.id)
+        .await
+        .expect("archive")
+        .expect("exists");
     assert!(archived.archived_at.is_some());
-    let page = store.list(&user, &ListFilter::default(), &PageRequest { first: 10, after: None }).await.expect("list");
-    assert_eq!(page.items.iter().map(|n| n.id.clone()).collect::<Vec<_>>(), vec![keep.id]);
+    let page = store
+        .list(
+            &user,
+            &ListFilter::default(),
+            &PageRequest {
+                first: 10,
+                after: None,
+            },
+        )
+        .await
+        .expect("list");
+    assert_eq!(
+        page.items.iter().map(|n| n.id.clone()).collect::<Vec<_>>(),
+        vec![keep.id]
+    );
     assert_eq!(store.count_unread(&user, None).await.expect("count"), 1);
     // Still reachable by id (a link in an old email keeps working).
     assert!(store.get(&user, &gone.id).await.expect("get").is_some());
@@ -158,32 +282,107 @@ async fn archive_leaves_listing_and_count(store: &Arc<dyn NotificationStore>) {
 
 async fn filters(store: &Arc<dyn NotificationStore>) {
     let user = new_user();
-    let promo = store.create(new(&user, "f1", Category::Promotions)).await.expect("create").0;
-    let order = store.create(new(&user, "f2", Category::OrderUpdates)).await.expect("create").0;
+    let promo = store
+        .create(new(&user, "f1", Category::Promotions))
+        .await
+        .expect("create")
+        .0;
+    let order = store
+        .create(new(&user, "f2", Category::OrderUpdates))
+        .await
+        .expect("create")
+        .0;
     store.set_read(&user, &order.id, true).await.expect("read");
-    let page = PageRequest { first: 10, after: None };
-    let unread = store.list(&user, &ListFilter { unread_only: true, category: None }, &page).await.expect("list");
-    assert_eq!(unread.items.iter().map(|n| n.id.clone()).collect::<Vec<_>>(), vec![promo.id.clone()]);
-    let orders = store
-        .list(&user, &ListFilter { unread_only: false, category: Some(Category::OrderUpdates) }, &page)
+    let page = PageRequest {
+        first: 10,
+        after: None,
+    };
+    let unread = store
+        .list(
+            &user,
+            &ListFilter {
+                unread_only: true,
+                category: None,
+            },
+            &page,
+        )
         .await
         .expect("list");
-    assert_eq!(orders.items.iter().map(|n| n.id.clone()).collect::<Vec<_>>(), vec![order.id.clone()]);
-    let many = store.get_many(&[promo.id.clone(), order.id.clone(), "missing".into()]).await.expect("many");
+    assert_eq!(
+        unread
+            .items
+            .iter()
+            .map(|n| n.id.clone())
+            .collect::<Vec<_>>(),
+        vec![promo.id.clone()]
+    );
+    let orders = store
+        .list(
+            &user,
+            &ListFilter {
+                unread_only: false,
+                category: Some(Category::OrderUpdates),
+            },
+            &page,
+        )
+        .await
+        .expect("list");
+    assert_eq!(
+        orders
+            .items
+            .iter()
+            .map(|n| n.id.clone())
+            .collect::<Vec<_>>(),
+        vec![order.id.clone()]
+    );
+    let many = store
+        .get_many(&[promo.id.clone(), order.id.clone(), "missing".into()])
+        .await
+        .expect("many");
     assert_eq!(many.len(), 2);
 }
 
 async fn everything_is_scoped_to_the_recipient(store: &Arc<dyn NotificationStore>) {
     let alice = new_user();
     let mallory = new_user();
-    let note = store.create(new(&alice, "private", Category::Account)).await.expect("create").0;
+    let note = store
+        .create(new(&alice, "private", Category::Account))
+        .await
+        .expect("create")
+        .0;
     assert!(store.get(&mallory, &note.id).await.expect("get").is_none());
-    assert!(store.set_read(&mallory, &note.id, true).await.expect("read").is_none());
-    assert!(store.archive(&mallory, &note.id).await.expect("archive").is_none());
+    assert!(
+        store
+            .set_read(&mallory, &note.id, true)
+            .await
+            .expect("read")
+            .is_none()
+    );
+    assert!(
+        store
+            .archive(&mallory, &note.id)
+            .await
+            .expect("archive")
+            .is_none()
+    );
     assert_eq!(store.mark_all_read(&mallory, None).await.expect("all"), 0);
-    let untouched = store.get(&alice, &note.id).await.expect("get").expect("exists");
+    let untouched = store
+        .get(&alice, &note.id)
+        .await
+        .expect("get")
+        .expect("exists");
     assert!(!untouched.is_read() && untouched.archived_at.is_none());
-    let page = store.list(&mallory, &ListFilter::default(), &PageRequest { first: 10, after: None }).await.expect("list");
+    let page = store
+        .list(
+            &mallory,
+            &ListFilter::default(),
+            &PageRequest {
+                first: 10,
+                after: None,
+            },
+        )
+        .await
+        .expect("list");
     assert!(page.items.is_empty());
 }
 
@@ -194,14 +393,20 @@ async fn concurrent_arrivals_are_all_counted(store: Arc<dyn NotificationStore>) 
             let store = store.clone();
             let user = user.clone();
             tokio::spawn(async move {
-                store.create(new(&user, &format!("c{i}"), Category::Recommendations)).await.expect("create");
+                store
+                    .create(new(&user, &format!("c{i}"), Category::Recommendations))
+                    .await
+                    .expect("create");
                 store.count_unread(&user, None).await.expect("count")
             })
         })
         .collect();
     for task in tasks {
         let seen = task.await.expect("join");
-        assert!((1..=20).contains(&seen), "a count mid-flight is between 1 and 20, was {seen}");
+        assert!(
+            (1..=20).contains(&seen),
+            "a count mid-flight is between 1 and 20, was {seen}"
+        );
     }
     assert_eq!(store.count_unread(&user, None).await.expect("count"), 20);
 }
@@ -216,7 +421,9 @@ async fn conformance_on_sqlite() {
 
 #[tokio::test]
 async fn conformance_on_postgres() {
-    let store = SqlStore::connect(&fresh_postgres().await).await.expect("postgres");
+    let store = SqlStore::connect(&fresh_postgres().await)
+        .await
+        .expect("postgres");
     run_suite(Arc::new(store)).await;
 }
 

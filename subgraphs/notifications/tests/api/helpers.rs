@@ -18,7 +18,10 @@ pub fn redis_url() -> String {
 }
 
 pub fn temp_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("herald-notifications-test-{}", uuid::Uuid::new_v4()));
+    let dir = std::env::temp_dir().join(format!(
+        "herald-notifications-test-{}",
+        uuid::Uuid::new_v4()
+    ));
     std::fs::create_dir_all(&dir).expect("temp dir");
     dir
 }
@@ -28,7 +31,10 @@ pub async fn fresh_postgres() -> String {
     let admin = Database::connect(format!("{}/postgres", postgres_base()))
         .await
         .expect("PostgreSQL must be running for these tests");
-    admin.execute_unprepared(&format!("CREATE DATABASE \"{name}\"")).await.expect("create db");
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .expect("create db");
     admin.close().await.ok();
     format!("{}/{name}", postgres_base())
 }
@@ -62,11 +68,18 @@ pub async fn spawn_app() -> TestApp {
         ("jwks_url", json!(issuer.jwks_path())),
     ]);
     let settings = Settings::load(&sources).expect("settings");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let app = Application::build(settings, Some(listener)).await.expect("build");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let app = Application::build(settings, Some(listener))
+        .await
+        .expect("build");
     let port = app.port();
     tokio::spawn(app.run_until(std::future::pending()));
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("client");
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
     let test_app = TestApp {
         address: format!("http://127.0.0.1:{port}"),
         ws_address: format!("ws://127.0.0.1:{port}/graphql"),
@@ -82,7 +95,11 @@ impl TestApp {
     /// Waits for `/ready` (store reachable, Redis subscription live), as a load balancer would.
     async fn wait_ready(&self) {
         for _ in 0..100 {
-            if let Ok(r) = self.client.get(format!("{}/ready", self.address)).send().await
+            if let Ok(r) = self
+                .client
+                .get(format!("{}/ready", self.address))
+                .send()
+                .await
                 && r.status() == 200
             {
                 return;
@@ -100,11 +117,18 @@ impl TestApp {
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        request.send().await.expect("request").json().await.expect("GraphQL JSON")
+        request
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("GraphQL JSON")
     }
 
     pub fn service_token(&self) -> String {
-        self.issuer.token("service:shop-backend", &[herald_service::Role::Service])
+        self.issuer
+            .token("service:shop-backend", &[herald_service::Role::Service])
     }
 
     /// Creates a notification through the service-only mutation; returns its id.
@@ -131,7 +155,9 @@ pub fn new_user() -> String {
 }
 
 pub fn error_code(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["code"].as_str().unwrap_or_else(|| panic!("no error code in {body}"))
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error code in {body}"))
 }
 
 pub const INBOX: &str = "query($reps: [_Any!]!) { _entities(representations: $reps) {

@@ -31,7 +31,11 @@ async fn seed_rest_routes_work_as_before() {
         .send()
         .await
         .expect("post");
-    assert_eq!(repeat.status(), 200, "a repeated idempotency key returns the original");
+    assert_eq!(
+        repeat.status(),
+        200,
+        "a repeated idempotency key returns the original"
+    );
 
     app.client
         .post(format!("{}/notifications", app.address))
@@ -77,7 +81,12 @@ async fn seed_rest_routes_work_as_before() {
         .expect("json");
     assert!(unread.is_empty());
 
-    let anonymous = app.client.get(format!("{}/notifications/unread", app.address)).send().await.expect("get");
+    let anonymous = app
+        .client
+        .get(format!("{}/notifications/unread", app.address))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(anonymous.status(), 401);
     let bad = app
         .client

@@ -10,8 +10,14 @@ use crate::helpers::spawn_app;
 async fn federation_sdl_matches_the_committed_snapshot() {
     let app = spawn_app().await;
     let body = app.graphql("{ _service { sdl } }", json!({}), None).await;
-    let sdl = body["data"]["_service"]["sdl"].as_str().expect("sdl").to_owned();
-    assert!(sdl.contains("type Notification @key(fields: \"id\")"), "{sdl}");
+    let sdl = body["data"]["_service"]["sdl"]
+        .as_str()
+        .expect("sdl")
+        .to_owned();
+    assert!(
+        sdl.contains("type Notification @key(fields: \"id\")"),
+        "{sdl}"
+    );
     assert!(sdl.contains("type User @key(fields: \"id\")"), "{sdl}");
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("schema.graphql");
     if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {

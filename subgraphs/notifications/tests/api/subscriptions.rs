@@ -13,11 +13,18 @@ use crate::helpers::{TestApp, new_user, spawn_app};
 type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn connect(app: &TestApp, token: &str) -> Socket {
-    let mut request = app.ws_address.as_str().into_client_request().expect("request");
-    request
-        .headers_mut()
-        .insert("sec-websocket-protocol", "graphql-transport-ws".parse().expect("header"));
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("websocket");
+    let mut request = app
+        .ws_address
+        .as_str()
+        .into_client_request()
+        .expect("request");
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("websocket");
     socket
         .send(Message::text(
             json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}}).to_string(),
@@ -31,7 +38,9 @@ async fn connect(app: &TestApp, token: &str) -> Socket {
 
 async fn subscribe(socket: &mut Socket, id: &str, query: &str) {
     socket
-        .send(Message::text(json!({"id": id, "type": "subscribe", "payload": {"query": query}}).to_string()))
+        .send(Message::text(
+            json!({"id": id, "type": "subscribe", "payload": {"query": query}}).to_string(),
+        ))
         .await
         .expect("subscribe");
 }
@@ -55,11 +64,24 @@ async fn next_json(socket: &mut Socket) -> Value {
 /// subscriptions are registered before anything is created.
 async fn live_socket(app: &TestApp, token: &str) -> Socket {
     let mut socket = connect(app, token).await;
-    subscribe(&mut socket, "received", "subscription { notificationReceived { id title category } }").await;
-    subscribe(&mut socket, "count", "subscription { unreadNotificationCountChanged }").await;
+    subscribe(
+        &mut socket,
+        "received",
+        "subscription { notificationReceived { id title category } }",
+    )
+    .await;
+    subscribe(
+        &mut socket,
+        "count",
+        "subscription { unreadNotificationCountChanged }",
+    )
+    .await;
     let first = next_json(&mut socket).await;
     assert_eq!(first["id"], "count", "{first}");
-    assert_eq!(first["payload"]["data"]["unreadNotificationCountChanged"], 0);
+    assert_eq!(
+        first["payload"]["data"]["unreadNotificationCountChanged"],
+        0
+    );
     socket
 }
 
@@ -84,7 +106,10 @@ async fn a_subscriber_receives_a_notification_created_through_the_mutation() {
                 got_notification = true;
             }
             Some("count") => {
-                assert_eq!(message["payload"]["data"]["unreadNotificationCountChanged"], 1);
+                assert_eq!(
+                    message["payload"]["data"]["unreadNotificationCountChanged"],
+                    1
+                );
                 got_count = true;
             }
             other => panic!("unexpected subscription id {other:?}"),
@@ -104,46 +129,91 @@ async fn a_subscriber_never_sees_another_users_notifications() {
 
     // Messages arrive in publication order: if Alice's leaked, it would come first.
     let message = next_json(&mut bobs).await;
-    let received = if message["id"] == "received" { message } else { next_json(&mut bobs).await };
-    assert_eq!(received["payload"]["data"]["notificationReceived"]["id"], for_bob.as_str(), "{received}");
+    let received = if message["id"] == "received" {
+        message
+    } else {
+        next_json(&mut bobs).await
+    };
+    assert_eq!(
+        received["payload"]["data"]["notificationReceived"]["id"],
+        for_bob.as_str(),
+        "{received}"
+    );
 }
 
 #[tokio::test]
 async fn subscriptions_need_a_valid_token() {
     let app = spawn_app().await;
-    let mut request = app.ws_address.as_str().into_client_request().expect("request");
-    request
-        .headers_mut()
-        .insert("sec-websocket-protocol", "graphql-transport-ws".parse().expect("header"));
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("websocket");
+    let mut request = app
+        .ws_address
+        .as_str()
+        .into_client_request()
+        .expect("request");
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("websocket");
     socket
         .send(Message::text(
             json!({"type": "connection_init", "payload": {"Authorization": "Bearer forged.token.here"}}).to_string(),
         ))
         .await
         .expect("init");
-    let reply = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("reply");
+    let reply = tokio::time::timeout(Duration::from_secs(10), socket.next())
+        .await
+        .expect("reply");
     match reply {
         // async-graphql closes a refused connection_init with 1002 and the error's message.
         Some(Ok(Message::Close(Some(frame)))) => {
-            assert_eq!(frame.reason.as_str(), "invalid or expired access token", "{frame:?}")
+            assert_eq!(
+                frame.reason.as_str(),
+                "invalid or expired access token",
+                "{frame:?}"
+            )
         }
         Some(Ok(Message::Text(text))) => panic!("a forged token was accepted: {text}"),
-        other => assert!(matches!(other, None | Some(Err(_)) | Some(Ok(Message::Close(None)))), "{other:?}"),
+        other => assert!(
+            matches!(other, None | Some(Err(_)) | Some(Ok(Message::Close(None)))),
+            "{other:?}"
+        ),
     }
 
     // Without any token the connection opens, but subscribing is refused.
     let mut anonymous = {
-        let mut request = app.ws_address.as_str().into_client_request().expect("request");
-        request
-            .headers_mut()
-            .insert("sec-websocket-protocol", "graphql-transport-ws".parse().expect("header"));
-        tokio_tungstenite::connect_async(request).await.expect("websocket").0
+        let mut request = app
+            .ws_address
+            .as_str()
+            .into_client_request()
+            .expect("request");
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            "graphql-transport-ws".parse().expect("header"),
+        );
+        tokio_tungstenite::connect_async(request)
+            .await
+            .expect("websocket")
+            .0
     };
-    anonymous.send(Message::text(json!({"type": "connection_init"}).to_string())).await.expect("init");
+    anonymous
+        .send(Message::text(
+            json!({"type": "connection_init"}).to_string(),
+        ))
+        .await
+        .expect("init");
     assert_eq!(next_json(&mut anonymous).await["type"], "connection_ack");
-    subscribe(&mut anonymous, "1", "subscription { notificationReceived { id } }").await;
+    subscribe(
+        &mut anonymous,
+        "1",
+        "subscription { notificationReceived { id } }",
+    )
+    .await;
     let refused = next_json(&mut anonymous).await;
     assert!(refused["payload"]["data"].is_null(), "{refused}");
-    assert_eq!(refused["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{refused}");
+    assert_eq!(
+        refused["payload"]["errors"][0]["extensions"]["code"], "UNAUTHENTICATED",
+        "{refused}"
+    );
 }
