@@ -146,6 +146,28 @@ impl Cursor {
     }
 }
 
+/// What the delivery pipeline knows of a recipient: a replica of the users service's data,
+/// fed by `user.registered` / `user.preferences_updated`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecipientProfile {
+    pub user_id: String,
+    pub preferences: herald_service::preferences::Preferences,
+    pub email: Option<String>,
+    /// When the users service made the change; older events never overwrite newer ones.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A shop endpoint (push relay, CRM) that receives notifications of some categories.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebhookEndpoint {
+    pub id: String,
+    pub url: String,
+    pub categories: Vec<Category>,
+    /// The HMAC-SHA256 key; shown to the admin once, at registration.
+    pub secret: String,
+    pub created_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ListFilter {
     pub unread_only: bool,

@@ -8,7 +8,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateNotifications)]
+        vec![Box::new(CreateNotifications), Box::new(CreateProfilesAndWebhooks)]
     }
 }
 
@@ -92,6 +92,64 @@ impl MigrationTrait for CreateNotifications {
                     .col(Notifications::ReadAt)
                     .col(Notifications::ArchivedAt)
                     .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+#[derive(DeriveIden)]
+enum RecipientProfiles {
+    Table,
+    UserId,
+    Preferences,
+    Email,
+    UpdatedAt,
+}
+
+#[derive(DeriveIden)]
+enum WebhookEndpoints {
+    Table,
+    Id,
+    Url,
+    Categories,
+    Secret,
+    CreatedAt,
+}
+
+struct CreateProfilesAndWebhooks;
+
+impl MigrationName for CreateProfilesAndWebhooks {
+    fn name(&self) -> &str {
+        "m0002_create_profiles_and_webhooks"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateProfilesAndWebhooks {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(RecipientProfiles::Table)
+                    .if_not_exists()
+                    .col(string_len(RecipientProfiles::UserId, 128).primary_key())
+                    .col(text(RecipientProfiles::Preferences))
+                    .col(string_len_null(RecipientProfiles::Email, 254))
+                    .col(timestamp_with_time_zone(RecipientProfiles::UpdatedAt))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(WebhookEndpoints::Table)
+                    .if_not_exists()
+                    .col(string_len(WebhookEndpoints::Id, 36).primary_key())
+                    .col(text(WebhookEndpoints::Url))
+                    .col(text(WebhookEndpoints::Categories))
+                    .col(text(WebhookEndpoints::Secret))
+                    .col(timestamp_with_time_zone(WebhookEndpoints::CreatedAt))
                     .to_owned(),
             )
             .await

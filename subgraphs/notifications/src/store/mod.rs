@@ -11,7 +11,9 @@ use std::sync::Arc;
 
 use herald_service::preferences::Category;
 
-use crate::model::{ListFilter, NewNotification, Notification, Page, PageRequest};
+use crate::model::{
+    ListFilter, NewNotification, Notification, Page, PageRequest, RecipientProfile, WebhookEndpoint,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -72,6 +74,18 @@ pub trait NotificationStore: Send + Sync {
     async fn archive(&self, recipient_id: &str, id: &str) -> StoreResult<Option<Notification>>;
 
     async fn ping(&self) -> StoreResult<()>;
+
+    /// Stores the profile unless a newer one is already there; returns whether it was stored.
+    async fn upsert_profile(&self, profile: &RecipientProfile) -> StoreResult<bool>;
+
+    async fn get_profile(&self, user_id: &str) -> StoreResult<Option<RecipientProfile>>;
+
+    async fn create_webhook(&self, endpoint: &WebhookEndpoint) -> StoreResult<()>;
+
+    async fn list_webhooks(&self) -> StoreResult<Vec<WebhookEndpoint>>;
+
+    /// Returns whether an endpoint was removed.
+    async fn delete_webhook(&self, id: &str) -> StoreResult<bool>;
 }
 
 /// Opens the store the settings name: MongoDB when `mongodb_url` is set, else SQL.

@@ -14,9 +14,33 @@ use mongodb::{Client, Collection, IndexModel};
 use serde::{Deserialize, Serialize};
 
 use super::{NotificationStore, StoreError, StoreResult};
-use crate::model::{self, ListFilter, NewNotification, Notification, Page, PageRequest};
+use crate::model::{
+    self, ListFilter, NewNotification, Notification, Page, PageRequest, RecipientProfile,
+    WebhookEndpoint,
+};
 
 const COLLECTION: &str = "notifications";
+const PROFILES: &str = "recipient_profiles";
+const WEBHOOKS: &str = "webhook_endpoints";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ProfileDoc {
+    #[serde(rename = "_id")]
+    user_id: String,
+    preferences: herald_service::preferences::Preferences,
+    email: Option<String>,
+    updated_at: bson::DateTime,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct WebhookDoc {
+    #[serde(rename = "_id")]
+    id: String,
+    url: String,
+    categories: Vec<String>,
+    secret: String,
+    created_at: bson::DateTime,
+}
 const DUPLICATE_KEY: i32 = 11000;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -77,6 +101,8 @@ fn is_duplicate_key(err: &mongodb::error::Error) -> bool {
 pub struct MongoStore {
     client: Client,
     collection: Collection<NotificationDoc>,
+    profiles: Collection<ProfileDoc>,
+    webhooks: Collection<WebhookDoc>,
 }
 
 impl MongoStore {
@@ -89,10 +115,13 @@ impl MongoStore {
             .server_selection_timeout
             .get_or_insert(Duration::from_secs(5));
         let client = Client::with_options(options)?;
-        let collection = client
-            .database(database)
-            .collection::<NotificationDoc>(COLLECTION);
-        let store = Self { client, collection };
+        let db = client.database(database);
+        let store = Self {
+            collection: db.collection(COLLECTION),
+            profiles: db.collection(PROFILES),
+            webhooks: db.collection(WEBHOOKS),
+            client,
+        };
         store.ensure_indexes().await?;
         Ok(store)
     }
@@ -310,5 +339,75 @@ impl NotificationStore for MongoStore {
             .await
             .map_err(db_error)?;
         Ok(())
+    }
+
+    async fn upsert_profile(&self, p: &RecipientProfile) -> StoreResult<bool> {
+        let at = to_bson_time(p.updated_at);
+        let preferences =
+            bson::to_bson(&p.preferences).map_err(|e| StoreError::Database(e.to_string()))?;
+        // Matches only an older (or no) profile; when a newer one exists the upsert's insert
+        // collides with it on _id, which means "not newer".
+        let result = self
+            .profiles
+            .update_one(
+                doc! {"_id": &p.user_id, "updated_at": {"$lte": at}},
+                doc! {"$set": {"preferences": preferences, "email": p.email.clone(), "updated_at": at}},
+            )
+            .upsert(true)
+            .await;
+        match result {
+            Ok(r) => Ok(r.matched_count > 0 || r.upserted_id.is_some()),
+            Err(e) if is_duplicate_key(&e) => Ok(false),
+            Err(e) => Err(db_error(e)),
+        }
+    }
+
+    async fn get_profile(&self, user_id: &str) -> StoreResult<Option<RecipientProfile>> {
+        let found = self.profiles.find_one(doc! {"_id": user_id}).await.map_err(db_error)?;
+        Ok(found.map(|d| RecipientProfile {
+            user_id: d.user_id,
+            preferences: d.preferences,
+            email: d.email,
+            updated_at: from_bson_time(d.updated_at),
+        }))
+    }
+
+    async fn create_webhook(&self, endpoint: &WebhookEndpoint) -> StoreResult<()> {
+        let doc = WebhookDoc {
+            id: endpoint.id.clone(),
+            url: endpoint.url.clone(),
+            categories: endpoint.categories.iter().map(|c| c.as_str().to_owned()).collect(),
+            secret: endpoint.secret.clone(),
+            created_at: to_bson_time(endpoint.created_at),
+        };
+        self.webhooks.insert_one(doc).await.map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn list_webhooks(&self) -> StoreResult<Vec<WebhookEndpoint>> {
+        let docs: Vec<WebhookDoc> = self
+            .webhooks
+            .find(doc! {})
+            .sort(doc! {"created_at": 1})
+            .await
+            .map_err(db_error)?
+            .try_collect()
+            .await
+            .map_err(db_error)?;
+        Ok(docs
+            .into_iter()
+            .map(|d| WebhookEndpoint {
+                categories: d.categories.iter().filter_map(|c| Category::parse(c)).collect(),
+                id: d.id,
+                url: d.url,
+                secret: d.secret,
+                created_at: from_bson_time(d.created_at),
+            })
+            .collect())
+    }
+
+    async fn delete_webhook(&self, id: &str) -> StoreResult<bool> {
+        let result = self.webhooks.delete_one(doc! {"_id": id}).await.map_err(db_error)?;
+        Ok(result.deleted_count > 0)
     }
 }

@@ -12,7 +12,10 @@ use sea_orm::{
 use sea_orm_migration::MigratorTrait;
 
 use super::{NotificationStore, StoreError, StoreResult, migrations};
-use crate::model::{self, ListFilter, NewNotification, Notification, Page, PageRequest};
+use crate::model::{
+    self, ListFilter, NewNotification, Notification, Page, PageRequest, RecipientProfile,
+    WebhookEndpoint,
+};
 
 mod entity {
     use sea_orm::entity::prelude::*;
@@ -32,6 +35,46 @@ mod entity {
         pub created_at: DateTimeUtc,
         pub read_at: Option<DateTimeUtc>,
         pub archived_at: Option<DateTimeUtc>,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+mod profile {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "recipient_profiles")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub user_id: String,
+        pub preferences: String,
+        pub email: Option<String>,
+        pub updated_at: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+mod webhook {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "webhook_endpoints")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub url: String,
+        /// Comma-separated category names.
+        pub categories: String,
+        pub secret: String,
+        pub created_at: DateTimeUtc,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -265,5 +308,95 @@ impl NotificationStore for SqlStore {
 
     async fn ping(&self) -> StoreResult<()> {
         self.db.ping().await.map_err(db_error)
+    }
+
+    async fn upsert_profile(&self, p: &RecipientProfile) -> StoreResult<bool> {
+        use sea_orm::sea_query::{Alias, ExprTrait, OnConflict};
+        let row = profile::ActiveModel {
+            user_id: Set(p.user_id.clone()),
+            preferences: Set(serde_json::to_string(&p.preferences)
+                .map_err(|e| StoreError::Database(e.to_string()))?),
+            email: Set(p.email.clone()),
+            updated_at: Set(p.updated_at),
+        };
+        // One statement, so concurrent consumers cannot interleave a read and a write.
+        let newer_only = Expr::col((profile::Entity, profile::Column::UpdatedAt))
+            .lte(Expr::col((Alias::new("excluded"), profile::Column::UpdatedAt)));
+        let upsert = OnConflict::column(profile::Column::UserId)
+            .update_columns([
+                profile::Column::Preferences,
+                profile::Column::Email,
+                profile::Column::UpdatedAt,
+            ])
+            .action_and_where(newer_only)
+            .to_owned();
+        let rows = profile::Entity::insert(row)
+            .on_conflict(upsert)
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(db_error)?;
+        Ok(rows > 0)
+    }
+
+    async fn get_profile(&self, user_id: &str) -> StoreResult<Option<RecipientProfile>> {
+        let Some(row) = profile::Entity::find_by_id(user_id.to_owned())
+            .one(&self.db)
+            .await
+            .map_err(db_error)?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(RecipientProfile {
+            preferences: serde_json::from_str(&row.preferences)
+                .map_err(|e| StoreError::Database(e.to_string()))?,
+            user_id: row.user_id,
+            email: row.email,
+            updated_at: row.updated_at,
+        }))
+    }
+
+    async fn create_webhook(&self, endpoint: &WebhookEndpoint) -> StoreResult<()> {
+        webhook::ActiveModel {
+            id: Set(endpoint.id.clone()),
+            url: Set(endpoint.url.clone()),
+            categories: Set(endpoint
+                .categories
+                .iter()
+                .map(|c| c.as_str())
+                .collect::<Vec<_>>()
+                .join(",")),
+            secret: Set(endpoint.secret.clone()),
+            created_at: Set(endpoint.created_at),
+        }
+        .insert(&self.db)
+        .await
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    async fn list_webhooks(&self) -> StoreResult<Vec<WebhookEndpoint>> {
+        let rows = webhook::Entity::find()
+            .order_by_asc(webhook::Column::CreatedAt)
+            .all(&self.db)
+            .await
+            .map_err(db_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|row| WebhookEndpoint {
+                categories: row.categories.split(',').filter_map(Category::parse).collect(),
+                id: row.id,
+                url: row.url,
+                secret: row.secret,
+                created_at: row.created_at,
+            })
+            .collect())
+    }
+
+    async fn delete_webhook(&self, id: &str) -> StoreResult<bool> {
+        let result = webhook::Entity::delete_by_id(id.to_owned())
+            .exec(&self.db)
+            .await
+            .map_err(db_error)?;
+        Ok(result.rows_affected > 0)
     }
 }

@@ -4,7 +4,11 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use herald_notifications::model::{Cursor, ListFilter, NewNotification, PageRequest};
+use chrono::Duration;
+use herald_notifications::model::{
+    Cursor, ListFilter, NewNotification, PageRequest, RecipientProfile, WebhookEndpoint,
+};
+use herald_service::preferences::Preferences;
 use herald_notifications::store::NotificationStore;
 use herald_notifications::store::mongo::MongoStore;
 use herald_notifications::store::sql::SqlStore;
@@ -34,6 +38,8 @@ async fn run_suite(store: Arc<dyn NotificationStore>) {
     filters(&store).await;
     everything_is_scoped_to_the_recipient(&store).await;
     concurrent_arrivals_are_all_counted(store.clone()).await;
+    profiles_keep_the_newest(&store).await;
+    webhook_endpoints(&store).await;
     store.ping().await.expect("ping");
 }
 
@@ -409,6 +415,50 @@ async fn concurrent_arrivals_are_all_counted(store: Arc<dyn NotificationStore>) 
         );
     }
     assert_eq!(store.count_unread(&user, None).await.expect("count"), 20);
+}
+
+async fn profiles_keep_the_newest(store: &Arc<dyn NotificationStore>) {
+    let user = new_user();
+    assert!(store.get_profile(&user).await.expect("get").is_none());
+    let now = herald_notifications::model::now_millis();
+    let mut newer = Preferences::default();
+    newer.promotions.in_app = false;
+    let first = RecipientProfile {
+        user_id: user.clone(),
+        preferences: Preferences::default(),
+        email: Some("a@example.com".into()),
+        updated_at: now,
+    };
+    assert!(store.upsert_profile(&first).await.expect("insert"));
+    let second = RecipientProfile {
+        preferences: newer,
+        email: Some("b@example.com".into()),
+        updated_at: now + Duration::seconds(5),
+        ..first.clone()
+    };
+    assert!(store.upsert_profile(&second).await.expect("update"));
+    // An event that arrives late carries an older change: it must not win.
+    let stale = RecipientProfile { updated_at: now + Duration::seconds(1), ..first.clone() };
+    assert!(!store.upsert_profile(&stale).await.expect("stale"));
+    let stored = store.get_profile(&user).await.expect("get").expect("exists");
+    assert_eq!(stored, second);
+}
+
+async fn webhook_endpoints(store: &Arc<dyn NotificationStore>) {
+    let id = uuid::Uuid::new_v4().to_string();
+    let endpoint = WebhookEndpoint {
+        id: id.clone(),
+        url: "https://crm.example/hooks/herald".into(),
+        categories: vec![Category::OrderUpdates, Category::Promotions],
+        secret: "s3cret".into(),
+        created_at: herald_notifications::model::now_millis() - Duration::milliseconds(1),
+    };
+    store.create_webhook(&endpoint).await.expect("create");
+    let listed = store.list_webhooks().await.expect("list");
+    assert_eq!(listed.iter().find(|e| e.id == id), Some(&endpoint));
+    assert!(store.delete_webhook(&id).await.expect("delete"));
+    assert!(!store.delete_webhook(&id).await.expect("delete again"));
+    assert!(store.list_webhooks().await.expect("list").iter().all(|e| e.id != id));
 }
 
 #[tokio::test]
