@@ -24,6 +24,8 @@ struct Cli {
 enum Command {
     /// Serve the subgraph (the default).
     Serve,
+    /// Run the delivery pipeline: consume events, process jobs, retry the dead-letter queue.
+    Worker,
     /// Exit 0 if the service answers `/health` (for container health checks).
     Healthcheck {
         #[arg(long, default_value = "http://127.0.0.1:8002/health")]
@@ -44,6 +46,14 @@ pub async fn run() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => match Application::build(settings, None).await {
             Ok(app) => app.run_until_stopped().await,
+            Err(e) => Err(e),
+        },
+        Command::Worker => match crate::pipeline::PipelineWorker::build(settings, None).await {
+            Ok(worker) => {
+                worker
+                    .run_until(herald_service::http::shutdown_signal())
+                    .await
+            }
             Err(e) => Err(e),
         },
         Command::Healthcheck { url } => {

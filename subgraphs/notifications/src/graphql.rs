@@ -5,7 +5,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_graphql::dataloader::{DataLoader, Loader};
-use async_graphql::{Context, ID, InputObject, Json, Object, Schema, SimpleObject, Subscription};
+use async_graphql::{
+    Context, ID, InputObject, Json, MergedObject, Object, Schema, SimpleObject, Subscription,
+};
 use chrono::{DateTime, Utc};
 use futures::{Stream, StreamExt};
 use herald_service::ApiError;
@@ -14,14 +16,24 @@ use herald_service::graphql::caller;
 use herald_service::metrics::GraphqlMetricsExtension;
 use herald_service::preferences::Category;
 
+use crate::admin::{AdminMutation, AdminQuery};
 use crate::inbox::Inbox;
 use crate::live::LiveEvent;
 use crate::model::{self, ListFilter, NewNotification, PageRequest};
+use crate::pipeline::jobs::Jobs;
 
 pub type NotificationsSchema = Schema<Query, Mutation, Subscription>;
 
-pub fn build_schema(inbox: Arc<Inbox>) -> NotificationsSchema {
-    Schema::build(Query, Mutation, Subscription)
+#[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
+pub struct Query(InboxQuery, AdminQuery);
+
+#[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct Mutation(InboxMutation, AdminMutation);
+
+pub fn build_schema(inbox: Arc<Inbox>, jobs: Jobs) -> NotificationsSchema {
+    Schema::build(Query::default(), Mutation::default(), Subscription)
         .enable_federation()
         .extension(GraphqlMetricsExtension::new("notifications"))
         .data(DataLoader::new(
@@ -31,6 +43,7 @@ pub fn build_schema(inbox: Arc<Inbox>) -> NotificationsSchema {
             tokio::spawn,
         ))
         .data(inbox)
+        .data(jobs)
         .limit_depth(12)
         .limit_complexity(500)
         .finish()
@@ -41,7 +54,7 @@ fn inbox<'a>(ctx: &Context<'a>) -> &'a Arc<Inbox> {
 }
 
 /// A message in a shopper's in-app inbox.
-pub struct Notification(model::Notification);
+pub struct Notification(pub(crate) model::Notification);
 
 #[Object]
 impl Notification {
@@ -164,10 +177,11 @@ pub struct PageInfo {
     end_cursor: Option<String>,
 }
 
-pub struct Query;
+#[derive(Default)]
+pub struct InboxQuery;
 
-#[Object(name = "Query")]
-impl Query {
+#[Object]
+impl InboxQuery {
     /// One of the caller's own notifications; `null` for any other id.
     async fn notification(
         &self,
@@ -221,10 +235,11 @@ pub struct CreateNotificationPayload {
     created: bool,
 }
 
-pub struct Mutation;
+#[derive(Default)]
+pub struct InboxMutation;
 
-#[Object(name = "Mutation")]
-impl Mutation {
+#[Object]
+impl InboxMutation {
     async fn mark_notification_read(
         &self,
         ctx: &Context<'_>,

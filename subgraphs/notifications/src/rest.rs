@@ -20,6 +20,7 @@ pub fn routes() -> Router<AppState> {
         .route("/notifications", post(create))
         .route("/notifications/unread", get(unread))
         .route("/notifications/{id}/read", put(mark_read))
+        .route("/send-notification", post(send))
 }
 
 #[derive(Deserialize)]
@@ -128,4 +129,60 @@ async fn mark_read(
 ) -> Result<StatusCode, ApiError> {
     state.inbox.set_read(&caller.subject, &id, true).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SendBody {
+    user_id: String,
+    message: String,
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+#[derive(Serialize)]
+struct Enqueued {
+    job_id: String,
+}
+
+/// Enqueues a delivery through the pipeline (preferences, channels, retries).
+async fn send(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    headers: HeaderMap,
+    JsonBody(body): JsonBody<SendBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.ensure_any_role(&[Role::Service, Role::Admin])?;
+    let key = headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let category = Category::from_seed_type(&body.kind);
+    let job = crate::pipeline::jobs::DeliverJob {
+        key: format!("{key}/{}", body.user_id),
+        recipient_id: body.user_id,
+        category,
+        title: default_title(category).into(),
+        body: body.message,
+        data: serde_json::Value::Null,
+        requested_at_ms: Utc::now().timestamp_millis(),
+        replays: 0,
+    };
+    NewNotification {
+        recipient_id: job.recipient_id.clone(),
+        category,
+        title: job.title.clone(),
+        body: job.body.clone(),
+        data: serde_json::Value::Null,
+        idempotency_key: job.key.clone(),
+        read: false,
+    }
+    .validate()?;
+    let job_id = state
+        .jobs
+        .enqueue(&job, None)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok((StatusCode::ACCEPTED, Json(Enqueued { job_id })))
 }

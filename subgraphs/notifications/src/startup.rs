@@ -27,6 +27,7 @@ use crate::store::{self, NotificationStore};
 pub struct AppState {
     pub schema: NotificationsSchema,
     pub inbox: Arc<Inbox>,
+    pub jobs: crate::pipeline::jobs::Jobs,
     pub verifier: Arc<TokenVerifier>,
 }
 
@@ -67,9 +68,11 @@ impl Application {
             }
         };
         let port = listener.local_addr()?.port();
+        let jobs = crate::pipeline::connect_jobs(&settings).await?;
         let state = AppState {
-            schema: graphql::build_schema(inbox.clone()),
+            schema: graphql::build_schema(inbox.clone(), jobs.clone()),
             inbox,
+            jobs,
             verifier,
         };
         let app = Router::new()

@@ -35,11 +35,17 @@ pub fn decide(routing_key: &str, body: &[u8]) -> Result<(Envelope, Decision), St
         return Err(format!("unsupported envelope version {}", envelope.version));
     }
     if envelope.kind != routing_key {
-        return Err(format!("type {} does not match routing key {routing_key}", envelope.kind));
+        return Err(format!(
+            "type {} does not match routing key {routing_key}",
+            envelope.kind
+        ));
     }
     let job_id = envelope.id.to_string();
     let deliver = |rendered: Result<Rendered, String>| {
-        rendered.map(|rendered| Decision::Deliver { job_id: job_id.clone(), rendered })
+        rendered.map(|rendered| Decision::Deliver {
+            job_id: job_id.clone(),
+            rendered,
+        })
     };
     let decision = match envelope.kind.as_str() {
         routing::USER_REGISTERED => {
@@ -90,7 +96,10 @@ mod tests {
 
     #[test]
     fn shipped_orders_become_deliveries_keyed_by_event_id() {
-        let raw = body("order.shipped", json!({"order_id": "A-1", "user_id": "u1", "carrier": "UPS", "tracking_number": "1Z"}));
+        let raw = body(
+            "order.shipped",
+            json!({"order_id": "A-1", "user_id": "u1", "carrier": "UPS", "tracking_number": "1Z"}),
+        );
         let (envelope, decision) = decide("order.shipped", &raw).expect("valid");
         match decision {
             Decision::Deliver { job_id, rendered } => {
@@ -103,11 +112,23 @@ mod tests {
 
     #[test]
     fn poison_messages_have_reasons() {
-        assert!(decide("order.shipped", b"{not json").unwrap_err().contains("envelope"));
+        assert!(
+            decide("order.shipped", b"{not json")
+                .unwrap_err()
+                .contains("envelope")
+        );
         let missing = body("order.shipped", json!({"order_id": "A-1"}));
-        assert!(decide("order.shipped", &missing).unwrap_err().contains("invalid data"));
+        assert!(
+            decide("order.shipped", &missing)
+                .unwrap_err()
+                .contains("invalid data")
+        );
         let mismatch = body("order.placed", json!({}));
-        assert!(decide("order.shipped", &mismatch).unwrap_err().contains("does not match"));
+        assert!(
+            decide("order.shipped", &mismatch)
+                .unwrap_err()
+                .contains("does not match")
+        );
         let unknown = body("order.refunded", json!({}));
         assert!(decide("order.refunded", &unknown).is_err());
     }

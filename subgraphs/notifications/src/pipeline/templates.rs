@@ -85,16 +85,29 @@ pub struct RecommendationGenerated {
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
-    if n == 1 { format!("1 {one}") } else { format!("{n} {many}") }
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
 }
 
 fn required(field: &str, value: &str) -> Result<(), String> {
-    if value.trim().is_empty() { Err(format!("{field} must not be empty")) } else { Ok(()) }
+    if value.trim().is_empty() {
+        Err(format!("{field} must not be empty"))
+    } else {
+        Ok(())
+    }
 }
 
 pub fn user_registered(event: &UserRegistered) -> Result<Rendered, String> {
     required("user_id", &event.user_id)?;
-    let greeting = match event.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+    let greeting = match event
+        .name
+        .as_deref()
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+    {
         Some(name) => format!("Welcome, {name}!"),
         None => "Welcome!".to_owned(),
     };
@@ -173,8 +186,15 @@ pub fn order_delivered(event: &OrderDelivered) -> Result<Rendered, String> {
 pub fn order_cancelled(event: &OrderCancelled) -> Result<Rendered, String> {
     required("order_id", &event.order_id)?;
     required("user_id", &event.user_id)?;
-    let body = match event.reason.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
-        Some(reason) => format!("Your order was cancelled: {reason}. Any payment will be refunded."),
+    let body = match event
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+    {
+        Some(reason) => {
+            format!("Your order was cancelled: {reason}. Any payment will be refunded.")
+        }
         None => "Your order was cancelled. Any payment will be refunded.".into(),
     };
     Ok(Rendered {
@@ -192,7 +212,10 @@ pub fn recommendation_generated(event: &RecommendationGenerated) -> Result<Rende
         return Err("product_ids must not be empty".into());
     }
     let body = match event.product_names.as_slice() {
-        [] => format!("We picked {} for you.", plural(event.product_ids.len(), "product", "products")),
+        [] => format!(
+            "We picked {} for you.",
+            plural(event.product_ids.len(), "product", "products")
+        ),
         [one] => format!("We think you will like {one}."),
         [first, second, rest @ ..] if rest.is_empty() => {
             format!("We think you will like {first} and {second}.")
@@ -242,7 +265,11 @@ mod tests {
         }))
         .expect("parse");
         let rendered = order_placed(&event).expect("valid");
-        assert!(rendered.body.contains("3 items totalling 59.90 EUR"), "{}", rendered.body);
+        assert!(
+            rendered.body.contains("3 items totalling 59.90 EUR"),
+            "{}",
+            rendered.body
+        );
         let empty: OrderPlaced = serde_json::from_value(json!({
             "order_id": "A-2", "user_id": "u1", "total": 0, "currency": "EUR", "items": []
         }))

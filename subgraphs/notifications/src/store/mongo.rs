@@ -363,7 +363,11 @@ impl NotificationStore for MongoStore {
     }
 
     async fn get_profile(&self, user_id: &str) -> StoreResult<Option<RecipientProfile>> {
-        let found = self.profiles.find_one(doc! {"_id": user_id}).await.map_err(db_error)?;
+        let found = self
+            .profiles
+            .find_one(doc! {"_id": user_id})
+            .await
+            .map_err(db_error)?;
         Ok(found.map(|d| RecipientProfile {
             user_id: d.user_id,
             preferences: d.preferences,
@@ -376,7 +380,11 @@ impl NotificationStore for MongoStore {
         let doc = WebhookDoc {
             id: endpoint.id.clone(),
             url: endpoint.url.clone(),
-            categories: endpoint.categories.iter().map(|c| c.as_str().to_owned()).collect(),
+            categories: endpoint
+                .categories
+                .iter()
+                .map(|c| c.as_str().to_owned())
+                .collect(),
             secret: endpoint.secret.clone(),
             created_at: to_bson_time(endpoint.created_at),
         };
@@ -397,7 +405,11 @@ impl NotificationStore for MongoStore {
         Ok(docs
             .into_iter()
             .map(|d| WebhookEndpoint {
-                categories: d.categories.iter().filter_map(|c| Category::parse(c)).collect(),
+                categories: d
+                    .categories
+                    .iter()
+                    .filter_map(|c| Category::parse(c))
+                    .collect(),
                 id: d.id,
                 url: d.url,
                 secret: d.secret,
@@ -407,7 +419,11 @@ impl NotificationStore for MongoStore {
     }
 
     async fn delete_webhook(&self, id: &str) -> StoreResult<bool> {
-        let result = self.webhooks.delete_one(doc! {"_id": id}).await.map_err(db_error)?;
+        let result = self
+            .webhooks
+            .delete_one(doc! {"_id": id})
+            .await
+            .map_err(db_error)?;
         Ok(result.deleted_count > 0)
     }
 }

@@ -320,8 +320,10 @@ impl NotificationStore for SqlStore {
             updated_at: Set(p.updated_at),
         };
         // One statement, so concurrent consumers cannot interleave a read and a write.
-        let newer_only = Expr::col((profile::Entity, profile::Column::UpdatedAt))
-            .lte(Expr::col((Alias::new("excluded"), profile::Column::UpdatedAt)));
+        let newer_only = Expr::col((profile::Entity, profile::Column::UpdatedAt)).lte(Expr::col((
+            Alias::new("excluded"),
+            profile::Column::UpdatedAt,
+        )));
         let upsert = OnConflict::column(profile::Column::UserId)
             .update_columns([
                 profile::Column::Preferences,
@@ -383,7 +385,11 @@ impl NotificationStore for SqlStore {
         Ok(rows
             .into_iter()
             .map(|row| WebhookEndpoint {
-                categories: row.categories.split(',').filter_map(Category::parse).collect(),
+                categories: row
+                    .categories
+                    .split(',')
+                    .filter_map(Category::parse)
+                    .collect(),
                 id: row.id,
                 url: row.url,
                 secret: row.secret,

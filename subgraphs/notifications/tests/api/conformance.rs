@@ -8,11 +8,11 @@ use chrono::Duration;
 use herald_notifications::model::{
     Cursor, ListFilter, NewNotification, PageRequest, RecipientProfile, WebhookEndpoint,
 };
-use herald_service::preferences::Preferences;
 use herald_notifications::store::NotificationStore;
 use herald_notifications::store::mongo::MongoStore;
 use herald_notifications::store::sql::SqlStore;
 use herald_service::preferences::Category;
+use herald_service::preferences::Preferences;
 use serde_json::json;
 
 use crate::helpers::{fresh_postgres, new_user, sqlite_url, temp_dir};
@@ -438,9 +438,16 @@ async fn profiles_keep_the_newest(store: &Arc<dyn NotificationStore>) {
     };
     assert!(store.upsert_profile(&second).await.expect("update"));
     // An event that arrives late carries an older change: it must not win.
-    let stale = RecipientProfile { updated_at: now + Duration::seconds(1), ..first.clone() };
+    let stale = RecipientProfile {
+        updated_at: now + Duration::seconds(1),
+        ..first.clone()
+    };
     assert!(!store.upsert_profile(&stale).await.expect("stale"));
-    let stored = store.get_profile(&user).await.expect("get").expect("exists");
+    let stored = store
+        .get_profile(&user)
+        .await
+        .expect("get")
+        .expect("exists");
     assert_eq!(stored, second);
 }
 
@@ -458,7 +465,14 @@ async fn webhook_endpoints(store: &Arc<dyn NotificationStore>) {
     assert_eq!(listed.iter().find(|e| e.id == id), Some(&endpoint));
     assert!(store.delete_webhook(&id).await.expect("delete"));
     assert!(!store.delete_webhook(&id).await.expect("delete again"));
-    assert!(store.list_webhooks().await.expect("list").iter().all(|e| e.id != id));
+    assert!(
+        store
+            .list_webhooks()
+            .await
+            .expect("list")
+            .iter()
+            .all(|e| e.id != id)
+    );
 }
 
 #[tokio::test]

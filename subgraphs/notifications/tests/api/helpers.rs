@@ -59,19 +59,86 @@ impl Drop for TestApp {
 
 /// The API on a random port with an SQLite inbox and tokens from a test issuer.
 pub async fn spawn_app() -> TestApp {
+    spawn_with(Vec::new()).await.0
+}
+
+/// The API and, in the same process, the delivery worker, on one SQLite inbox, with a
+/// RabbitMQ queue and BullMQ prefix of their own so that parallel tests do not share jobs.
+pub async fn spawn_pipeline(extra: Vec<(&str, Value)>) -> (TestApp, Settings) {
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let mut pairs = vec![
+        (
+            "notifications.events_queue",
+            json!(format!("notifications.events.test-{run}")),
+        ),
+        ("notifications.events_queue_expires_ms", json!(600_000)),
+        ("notifications.queue_prefix", json!(format!("test{run}"))),
+        ("notifications.attempts", json!(3)),
+        ("notifications.backoff_base_ms", json!(100)),
+        ("notifications.webhook_timeout_ms", json!(2000)),
+        ("notifications.dlq_retry_interval_secs", json!(3600)),
+    ];
+    pairs.extend(extra);
+    let (app, settings) = spawn_with(pairs).await;
+    let worker = herald_notifications::pipeline::PipelineWorker::build(
+        settings.clone(),
+        Some(
+            tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind"),
+        ),
+    )
+    .await
+    .expect("worker");
+    tokio::spawn(worker.run_until(std::future::pending()));
+    wait_for_queue(&settings.notifications.events_queue).await;
+    (app, settings)
+}
+
+/// Events published before the worker has declared and bound its queue would be dropped by
+/// the exchange, so tests start publishing only once the queue exists.
+async fn wait_for_queue(queue: &str) {
+    let connection =
+        lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default())
+            .await
+            .expect("RabbitMQ must be running for the pipeline tests");
+    for _ in 0..200 {
+        // A passive declare fails (and closes the channel) while the queue does not exist.
+        let channel = connection.create_channel().await.expect("channel");
+        let passive = lapin::options::QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        if channel
+            .queue_declare(queue.into(), passive, lapin::types::FieldTable::default())
+            .await
+            .is_ok()
+        {
+            // Bindings follow the declaration; give them a moment to be in place.
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the worker never declared {queue}");
+}
+
+pub async fn spawn_with(extra: Vec<(&str, Value)>) -> (TestApp, Settings) {
     herald_service::telemetry::init(herald_service::config::LogFormat::Text);
     let data_dir = temp_dir();
     let issuer = TestIssuer::new(&data_dir);
-    let sources = ConfigSources::from_pairs([
+    let mut pairs: Vec<(&str, Value)> = vec![
         ("notifications.database_url", json!(sqlite_url(&data_dir))),
         ("redis_url", json!(redis_url())),
+        ("amqp_url", json!(amqp_url())),
         ("jwks_url", json!(issuer.jwks_path())),
-    ]);
-    let settings = Settings::load(&sources).expect("settings");
+    ];
+    pairs.extend(extra);
+    let settings = Settings::load(&ConfigSources::from_pairs(pairs)).expect("settings");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let app = Application::build(settings, Some(listener))
+    let app = Application::build(settings.clone(), Some(listener))
         .await
         .expect("build");
     let port = app.port();
@@ -88,7 +155,12 @@ pub async fn spawn_app() -> TestApp {
         data_dir,
     };
     test_app.wait_ready().await;
-    test_app
+    (test_app, settings)
+}
+
+pub fn amqp_url() -> String {
+    std::env::var("HERALD_TEST_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
 
 impl TestApp {

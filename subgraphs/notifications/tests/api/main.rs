@@ -6,6 +6,7 @@ mod helpers;
 mod authorization;
 mod conformance;
 mod inbox;
+mod pipeline;
 mod rest;
 mod schema;
 mod subscriptions;
