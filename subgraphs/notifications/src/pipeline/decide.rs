@@ -114,19 +114,19 @@ mod tests {
     fn poison_messages_have_reasons() {
         assert!(
             decide("order.shipped", b"{not json")
-                .unwrap_err()
+                .expect_err("poison")
                 .contains("envelope")
         );
         let missing = body("order.shipped", json!({"order_id": "A-1"}));
         assert!(
             decide("order.shipped", &missing)
-                .unwrap_err()
+                .expect_err("poison")
                 .contains("invalid data")
         );
         let mismatch = body("order.placed", json!({}));
         assert!(
             decide("order.shipped", &mismatch)
-                .unwrap_err()
+                .expect_err("poison")
                 .contains("does not match")
         );
         let unknown = body("order.refunded", json!({}));

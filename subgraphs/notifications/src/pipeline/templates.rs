@@ -217,7 +217,7 @@ pub fn recommendation_generated(event: &RecommendationGenerated) -> Result<Rende
             plural(event.product_ids.len(), "product", "products")
         ),
         [one] => format!("We think you will like {one}."),
-        [first, second, rest @ ..] if rest.is_empty() => {
+        [first, second] => {
             format!("We think you will like {first} and {second}.")
         }
         [first, second, rest @ ..] => format!(
