@@ -97,7 +97,7 @@ pub async fn spawn_pipeline(extra: Vec<(&str, Value)>) -> (TestApp, Settings) {
 
 /// Events published before the worker has declared and bound its queue would be dropped by
 /// the exchange, so tests start publishing only once the queue exists.
-async fn wait_for_queue(queue: &str) {
+pub async fn wait_for_queue(queue: &str) {
     let connection =
         lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default())
             .await

@@ -5,6 +5,7 @@ mod helpers;
 
 mod authorization;
 mod conformance;
+mod crash;
 mod inbox;
 mod pipeline;
 mod rest;
