@@ -1,6 +1,7 @@
 //! The notifications service's typed settings: the shared keys plus `[notifications]`.
 
 use herald_service::config::{CommonSettings, ConfigError, ConfigSources};
+use herald_service::preferences::Category;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone)]
@@ -39,6 +40,9 @@ pub struct NotificationsSettings {
     pub dlq_retry_interval_secs: u64,
     pub dlq_max_replays: u32,
     pub webhook_timeout_ms: u64,
+    /// At most this many notifications of a category per user per UTC day; extra ones are
+    /// dropped. Transactional categories are best left uncapped.
+    pub frequency_caps: std::collections::BTreeMap<Category, u32>,
     /// Where to fetch a profile the local replica does not have (with a `service` token).
     pub users_url: String,
     pub users_service_token: Option<String>,
@@ -65,6 +69,7 @@ impl Default for NotificationsSettings {
             dlq_retry_interval_secs: 900,
             dlq_max_replays: 3,
             webhook_timeout_ms: 10_000,
+            frequency_caps: [(Category::Promotions, 5), (Category::Recommendations, 3)].into(),
             users_url: "http://127.0.0.1:8001".into(),
             users_service_token: None,
             worker_host: "0.0.0.0".into(),

@@ -2,12 +2,13 @@
 //! idempotent on the job's key, and each webhook delivery is remembered once it succeeds, so
 //! retries and replays never deliver anything twice.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use herald_service::events::{Envelope, Publisher, routing};
-use herald_service::preferences::{Channel, Preferences};
+use herald_service::preferences::{Category, Channel, Preferences};
 use hmac::{Hmac, Mac};
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
@@ -28,7 +29,23 @@ pub struct UsersService {
     pub token: String,
 }
 
+/// Counts a job against its recipient's daily cap, once per job however often it is retried:
+/// the set of the day's job keys is the counter.
+const CAP_SCRIPT: &str = r#"
+local added = redis.call('SADD', KEYS[1], ARGV[1])
+if added == 1 then
+  if redis.call('SCARD', KEYS[1]) > tonumber(ARGV[2]) then
+    redis.call('SREM', KEYS[1], ARGV[1])
+    return 0
+  end
+  redis.call('EXPIRE', KEYS[1], 172800)
+end
+return 1
+"#;
+
 pub struct Delivery {
+    caps: BTreeMap<Category, u32>,
+    cap_script: redis::Script,
     inbox: Arc<Inbox>,
     publisher: Arc<Publisher>,
     http: reqwest::Client,
@@ -85,6 +102,7 @@ impl Delivery {
         redis: redis::aio::ConnectionManager,
         users: Option<UsersService>,
         webhook_timeout: Duration,
+        caps: BTreeMap<Category, u32>,
     ) -> Self {
         let http = reqwest::Client::builder()
             .timeout(webhook_timeout)
@@ -92,6 +110,8 @@ impl Delivery {
             .build()
             .unwrap_or_default();
         Self {
+            caps,
+            cap_script: redis::Script::new(CAP_SCRIPT),
             inbox,
             publisher,
             http,
@@ -145,9 +165,37 @@ impl Delivery {
         Ok(profile.preferences)
     }
 
+    /// Whether the job fits under its recipient's daily cap for its category.
+    async fn within_cap(&self, job: &DeliverJob) -> Result<bool, String> {
+        let Some(cap) = self.caps.get(&job.category) else {
+            return Ok(true);
+        };
+        let day = Utc::now().format("%Y-%m-%d");
+        let key = format!(
+            "herald:cap:{}:{}:{day}",
+            job.recipient_id,
+            job.category.as_str()
+        );
+        let mut redis = self.redis.clone();
+        let allowed: i64 = self
+            .cap_script
+            .key(key)
+            .arg(&job.key)
+            .arg(*cap)
+            .invoke_async(&mut redis)
+            .await
+            .map_err(|e| format!("frequency cap: {e}"))?;
+        Ok(allowed == 1)
+    }
+
     pub async fn deliver(&self, job: &DeliverJob) -> Result<Report, String> {
         let preferences = self.preferences(&job.recipient_id).await?;
         let mut report = Report::default();
+        if !self.within_cap(job).await? {
+            metrics::delivery(Channel::InApp, "capped");
+            report.skipped.push("FREQUENCY_CAP");
+            return Ok(report);
+        }
         let mut errors = Vec::new();
 
         if preferences.allows(job.category, Channel::InApp) {

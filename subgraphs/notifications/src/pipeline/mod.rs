@@ -85,6 +85,7 @@ impl PipelineWorker {
             redis.clone(),
             users,
             Duration::from_millis(n.webhook_timeout_ms),
+            n.frequency_caps.clone(),
         ));
         let consumer = Arc::new(consumer::Consumer {
             amqp_url: settings.common.amqp_url.clone(),

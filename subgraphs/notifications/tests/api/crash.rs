@@ -91,7 +91,10 @@ async fn sigkill_mid_batch_loses_nothing_and_duplicates_nothing() {
             println!("killing the worker after {done} of {total} deliveries");
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the worker delivered nothing");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the worker delivered nothing"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     worker.kill().expect("SIGKILL");
@@ -108,7 +111,9 @@ async fn sigkill_mid_batch_loses_nothing_and_duplicates_nothing() {
         }
         if tokio::time::Instant::now() > deadline {
             restarted.kill().ok();
-            panic!("not everything arrived after the restart: {counts:?} (had {at_kill} at the kill)");
+            panic!(
+                "not everything arrived after the restart: {counts:?} (had {at_kill} at the kill)"
+            );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -117,6 +122,9 @@ async fn sigkill_mid_batch_loses_nothing_and_duplicates_nothing() {
     let counts = delivered(&store, &users).await;
     restarted.kill().ok();
     restarted.wait().ok();
-    assert!(counts.iter().all(|c| *c as usize == EVENTS_PER_USER), "exactly one row per event: {counts:?}");
+    assert!(
+        counts.iter().all(|c| *c as usize == EVENTS_PER_USER),
+        "exactly one row per event: {counts:?}"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -459,3 +459,47 @@ async fn a_failing_webhook_retries_then_dead_letters_and_a_replay_delivers_once(
         "{after}"
     );
 }
+
+#[tokio::test]
+async fn the_daily_frequency_cap_drops_extra_promotions_only() {
+    let (app, _) = spawn_pipeline(vec![(
+        "notifications.frequency_caps",
+        json!({"PROMOTIONS": 2}),
+    )])
+    .await;
+    let user = new_user();
+    let send = |title: &'static str, category: &'static str| {
+        let app = &app;
+        let user = user.clone();
+        async move {
+            let body = app
+                .graphql(
+                    "mutation($input: SendNotificationInput!) { sendNotification(input: $input) { jobIds } }",
+                    json!({"input": {"userIds": [user], "category": category, "title": title,
+                                     "idempotencyKey": uuid::Uuid::new_v4().to_string()}}),
+                    Some(&app.service_token()),
+                )
+                .await;
+            assert!(body["errors"].is_null(), "{body}");
+        }
+    };
+    send("Promo 1", "PROMOTIONS").await;
+    send("Promo 2", "PROMOTIONS").await;
+    send("Promo 3", "PROMOTIONS").await;
+    send("Your order", "ORDER_UPDATES").await;
+    let inbox = wait_for_inbox(&app, &user, Duration::from_secs(20), |t| {
+        t.contains(&"Your order".to_owned())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let inbox_after = titles(&app, &user).await;
+    let promos = inbox_after
+        .iter()
+        .filter(|t| t.starts_with("Promo"))
+        .count();
+    assert_eq!(promos, 2, "{inbox_after:?} (first look: {inbox:?})");
+    assert!(
+        inbox_after.contains(&"Your order".to_owned()),
+        "uncapped categories pass"
+    );
+}
