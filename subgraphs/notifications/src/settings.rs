@@ -43,6 +43,8 @@ pub struct NotificationsSettings {
     /// At most this many notifications of a category per user per UTC day; extra ones are
     /// dropped. Transactional categories are best left uncapped.
     pub frequency_caps: std::collections::BTreeMap<Category, u32>,
+    /// The EMAIL channel (SMTP); off by default.
+    pub email: crate::pipeline::email::EmailSettings,
     /// Where to fetch a profile the local replica does not have (with a `service` token).
     pub users_url: String,
     pub users_service_token: Option<String>,
@@ -70,6 +72,7 @@ impl Default for NotificationsSettings {
             dlq_max_replays: 3,
             webhook_timeout_ms: 10_000,
             frequency_caps: [(Category::Promotions, 5), (Category::Recommendations, 3)].into(),
+            email: Default::default(),
             users_url: "http://127.0.0.1:8001".into(),
             users_service_token: None,
             worker_host: "0.0.0.0".into(),

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
+use super::email::Mailer;
 use super::jobs::DeliverJob;
 use super::metrics;
 use crate::inbox::Inbox;
@@ -44,6 +45,7 @@ return 1
 "#;
 
 pub struct Delivery {
+    mailer: Option<Mailer>,
     caps: BTreeMap<Category, u32>,
     cap_script: redis::Script,
     inbox: Arc<Inbox>,
@@ -57,6 +59,7 @@ pub struct Delivery {
 pub struct Report {
     pub in_app: Option<String>,
     pub webhooks: usize,
+    pub email: bool,
     pub skipped: Vec<&'static str>,
 }
 
@@ -103,6 +106,7 @@ impl Delivery {
         users: Option<UsersService>,
         webhook_timeout: Duration,
         caps: BTreeMap<Category, u32>,
+        mailer: Option<Mailer>,
     ) -> Self {
         let http = reqwest::Client::builder()
             .timeout(webhook_timeout)
@@ -110,6 +114,7 @@ impl Delivery {
             .build()
             .unwrap_or_default();
         Self {
+            mailer,
             caps,
             cap_script: redis::Script::new(CAP_SCRIPT),
             inbox,
@@ -120,18 +125,19 @@ impl Delivery {
         }
     }
 
-    /// The replica's profile; on a miss, the users service's (stored for next time).
-    async fn preferences(&self, user_id: &str) -> Result<Preferences, String> {
+    /// The replica's preferences and email; on a miss, the users service's (stored for next
+    /// time); without a users service, the defaults and no email.
+    async fn profile(&self, user_id: &str) -> Result<(Preferences, Option<String>), String> {
         let store = self.inbox.store();
         if let Some(profile) = store
             .get_profile(user_id)
             .await
             .map_err(|e| e.to_string())?
         {
-            return Ok(profile.preferences);
+            return Ok((profile.preferences, profile.email));
         }
         let Some(users) = &self.users else {
-            return Ok(Preferences::default());
+            return Ok((Preferences::default(), None));
         };
         let response = self
             .http
@@ -144,7 +150,7 @@ impl Delivery {
             .await
             .map_err(|e| format!("users service unreachable: {e}"))?;
         if response.status() == reqwest::StatusCode::NOT_FOUND {
-            return Ok(Preferences::default());
+            return Ok((Preferences::default(), None));
         }
         let user: UserResponse = response
             .error_for_status()
@@ -162,7 +168,7 @@ impl Delivery {
             .upsert_profile(&profile)
             .await
             .map_err(|e| e.to_string())?;
-        Ok(profile.preferences)
+        Ok((profile.preferences, profile.email))
     }
 
     /// Whether the job fits under its recipient's daily cap for its category.
@@ -189,7 +195,7 @@ impl Delivery {
     }
 
     pub async fn deliver(&self, job: &DeliverJob) -> Result<Report, String> {
-        let preferences = self.preferences(&job.recipient_id).await?;
+        let (preferences, email) = self.profile(&job.recipient_id).await?;
         let mut report = Report::default();
         if !self.within_cap(job).await? {
             metrics::delivery(Channel::InApp, "capped");
@@ -256,11 +262,50 @@ impl Delivery {
             report.skipped.push("WEBHOOK");
         }
 
+        if let Some(mailer) = &self.mailer {
+            match (&email, preferences.allows(job.category, Channel::Email)) {
+                (Some(address), true) => match self.email_once(mailer, job, address).await {
+                    Ok(()) => report.email = true,
+                    Err(e) => {
+                        metrics::delivery(Channel::Email, "failed");
+                        errors.push(format!("email: {e}"));
+                    }
+                },
+                (None, true) => report.skipped.push("EMAIL_NO_ADDRESS"),
+                (_, false) => {
+                    metrics::delivery(Channel::Email, "opted_out");
+                    report.skipped.push("EMAIL");
+                }
+            }
+        }
+
         if errors.is_empty() {
             Ok(report)
         } else {
             Err(errors.join("; "))
         }
+    }
+
+    async fn email_once(
+        &self,
+        mailer: &Mailer,
+        job: &DeliverJob,
+        address: &str,
+    ) -> Result<(), String> {
+        let marker = format!("herald:email-delivered:{}", job.key);
+        let mut redis = self.redis.clone();
+        let done: bool = redis.exists(&marker).await.map_err(|e| e.to_string())?;
+        if done {
+            return Ok(());
+        }
+        mailer.send(address, &job.title, &job.body).await?;
+        let _: () = redis
+            .set_ex(&marker, 1, DELIVERED_MARKER_TTL_SECS)
+            .await
+            .map_err(|e| e.to_string())?;
+        metrics::delivery(Channel::Email, "delivered");
+        self.announce(job, Channel::Email, None).await;
+        Ok(())
     }
 
     /// Posts to one endpoint unless an earlier attempt of this job already succeeded there.

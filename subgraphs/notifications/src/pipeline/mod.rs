@@ -6,6 +6,7 @@ pub mod consumer;
 pub mod dead_letters;
 pub mod decide;
 pub mod delivery;
+pub mod email;
 pub mod jobs;
 pub mod metrics;
 pub mod schedules;
@@ -86,6 +87,7 @@ impl PipelineWorker {
             users,
             Duration::from_millis(n.webhook_timeout_ms),
             n.frequency_caps.clone(),
+            email::Mailer::from_settings(&n.email)?,
         ));
         let consumer = Arc::new(consumer::Consumer {
             amqp_url: settings.common.amqp_url.clone(),

@@ -503,3 +503,112 @@ async fn the_daily_frequency_cap_drops_extra_promotions_only() {
         "uncapped categories pass"
     );
 }
+
+/// A minimal SMTP server that accepts every message and keeps (recipients, data).
+async fn smtp_sink() -> (u16, Arc<std::sync::Mutex<Vec<(String, String)>>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let received = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let store = received.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                let _ = write.write_all(b"220 sink ESMTP\r\n").await;
+                let mut to = String::new();
+                let mut in_data = false;
+                let mut data = String::new();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    if in_data {
+                        if line == "." {
+                            in_data = false;
+                            store
+                                .lock()
+                                .expect("lock")
+                                .push((to.clone(), std::mem::take(&mut data)));
+                            let _ = write.write_all(b"250 queued\r\n").await;
+                        } else {
+                            data.push_str(&line);
+                            data.push('\n');
+                        }
+                        continue;
+                    }
+                    let upper = line.to_ascii_uppercase();
+                    let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                        b"250 sink\r\n"
+                    } else if upper.starts_with("RCPT TO:") {
+                        to = line[8..].trim().trim_matches(['<', '>']).to_owned();
+                        b"250 ok\r\n"
+                    } else if upper.starts_with("DATA") {
+                        in_data = true;
+                        b"354 go ahead\r\n"
+                    } else if upper.starts_with("QUIT") {
+                        let _ = write.write_all(b"221 bye\r\n").await;
+                        break;
+                    } else {
+                        b"250 ok\r\n"
+                    };
+                    let _ = write.write_all(reply).await;
+                }
+            });
+        }
+    });
+    (port, received)
+}
+
+#[tokio::test]
+async fn email_goes_to_the_replicas_address_for_opted_in_categories_only() {
+    let (port, received) = smtp_sink().await;
+    let (app, _) = spawn_pipeline(vec![(
+        "notifications.email",
+        json!({"enabled": true, "smtp_host": "127.0.0.1", "smtp_port": port, "security": "none",
+               "from": "Shop <notifications@shop.example>"}),
+    )])
+    .await;
+    let user = new_user();
+    let address = format!("{user}@example.com");
+    // Registration: the welcome is an ACCOUNT notice, which goes by email by default.
+    publish(&Envelope::new(
+        "user.registered",
+        json!({"user_id": user, "email": address, "name": "Ada",
+               "preferences": herald_service::preferences::Preferences::default()}),
+    ))
+    .await;
+    wait_for_inbox(&app, &user, Duration::from_secs(20), |t| {
+        t == ["Welcome, Ada!".to_owned()]
+    })
+    .await;
+    // Promotions are in-app only by default: no email.
+    publish(&Envelope::new(
+        "recommendation.generated",
+        json!({"user_id": user, "product_ids": ["p1"]}),
+    ))
+    .await;
+    wait_for_inbox(&app, &user, Duration::from_secs(20), |t| t.len() == 2).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mails: Vec<(String, String)> = received
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|(to, _)| *to == address)
+        .cloned()
+        .collect();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(
+        mails[0].1.contains("Subject: Welcome, Ada!"),
+        "{}",
+        mails[0].1
+    );
+    assert!(
+        mails[0]
+            .1
+            .contains("From: Shop <notifications@shop.example>"),
+        "{}",
+        mails[0].1
+    );
+}
