@@ -45,8 +45,8 @@ pub async fn list(jobs: &Jobs, limit: usize) -> anyhow::Result<Vec<DeadJob>> {
     Ok(parked.iter().filter_map(decode).collect())
 }
 
-/// Puts a parked job back on the delivery queue with fresh attempts, under its original id
-/// (so its idempotency still holds), and removes it from the dead-letter queue.
+/// Puts a parked job back on the delivery queue with fresh attempts (its idempotency key, and
+/// so its exactly-once delivery, unchanged) and removes it from the dead-letter queue.
 /// `slow_retry` counts the replay against the job's automatic replays; an admin's does not.
 pub async fn replay(jobs: &Jobs, dead_job_id: &str, slow_retry: bool) -> anyhow::Result<bool> {
     let Some(parked) = jobs.dead_letters.get_job(dead_job_id).await? else {
@@ -56,13 +56,17 @@ pub async fn replay(jobs: &Jobs, dead_job_id: &str, slow_retry: bool) -> anyhow:
         jobs.dead_letters.remove(dead_job_id).await?;
         return Ok(false);
     };
-    // The failed original still holds the id; it has to go for the id to be reusable.
-    jobs.queue.remove(&dead.job_id).await?;
     if slow_retry {
         dead.job.replays += 1;
     }
+    // A new job id: the failed original keeps its id (and so keeps deduplicating late copies
+    // of its event), and a replay never races the original's move to `failed`.
     let mut options = jobs.deliver_options(None);
-    options.job_id = Some(job_id(&dead.job.key));
+    options.job_id = Some(format!(
+        "{}~r{}",
+        job_id(&dead.job.key),
+        &uuid::Uuid::new_v4().simple().to_string()[..12]
+    ));
     jobs.queue
         .add(super::jobs::DELIVER, &dead.job)
         .options(options)

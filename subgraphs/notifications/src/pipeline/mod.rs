@@ -174,6 +174,7 @@ impl PipelineWorker {
 
         let consumer = tokio::spawn(self.consumer.clone().run(stop.clone()));
         let sweeper = tokio::spawn(sweep_dead_letters(
+            format!("herald:{}:dlq-sweep-lock", n.queue_prefix),
             self.jobs.clone(),
             self.redis.clone(),
             Duration::from_secs(n.dlq_retry_interval_secs.max(1)),
@@ -276,6 +277,7 @@ async fn fan_out(jobs: &Jobs, job: &Job) -> Result<serde_json::Value, bullmq::Er
 
 /// Retries the dead-letter queue on a slow schedule. Replicas take turns through a Redis lock.
 async fn sweep_dead_letters(
+    lock_key: String,
     jobs: Jobs,
     mut redis: redis::aio::ConnectionManager,
     interval: Duration,
@@ -288,7 +290,7 @@ async fn sweep_dead_letters(
             _ = tokio::time::sleep(interval) => {}
         }
         let lock: Result<bool, _> = redis::cmd("SET")
-            .arg("herald:dlq-sweep-lock")
+            .arg(&lock_key)
             .arg(1)
             .arg("NX")
             .arg("PX")
@@ -305,6 +307,10 @@ async fn sweep_dead_letters(
         }
         match dead_letters::list(&jobs, 1000).await {
             Ok(parked) => {
+                tracing::debug!(
+                    parked = parked.len(),
+                    "slow retry sweeping the dead-letter queue"
+                );
                 for dead in parked.into_iter().filter(|d| d.job.replays < max_replays) {
                     if let Err(e) = dead_letters::replay(&jobs, &dead.job_id, true).await {
                         tracing::warn!(error = %e, job_id = %dead.job_id, "slow retry failed");
@@ -313,7 +319,7 @@ async fn sweep_dead_letters(
             }
             Err(e) => tracing::warn!(error = %e, "cannot list the dead-letter queue"),
         }
-        let _: Result<(), _> = redis.del("herald:dlq-sweep-lock").await;
+        let _: Result<(), _> = redis.del(&lock_key).await;
     }
 }
 

@@ -612,3 +612,156 @@ async fn email_goes_to_the_replicas_address_for_opted_in_categories_only() {
         mails[0].1
     );
 }
+
+#[tokio::test]
+async fn the_slow_retry_replays_dead_letters_on_its_own() {
+    let endpoint = Endpoint::default();
+    endpoint.failing.store(true, Ordering::SeqCst);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    let router = axum::Router::new()
+        .route("/hook", axum::routing::post(receive))
+        .with_state(endpoint.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let (app, _) = spawn_pipeline(vec![
+        ("notifications.dlq_retry_interval_secs", json!(2)),
+        ("notifications.attempts", json!(1)),
+    ])
+    .await;
+    let admin = app.issuer.token("ops", &[herald_service::Role::Admin]);
+    let registered = app
+        .graphql(
+            "mutation($url: String!) { registerWebhookEndpoint(url: $url, categories: [ORDER_UPDATES]) { secret } }",
+            json!({"url": url}),
+            Some(&admin),
+        )
+        .await;
+    *endpoint.secret.lock().expect("lock") =
+        registered["data"]["registerWebhookEndpoint"]["secret"]
+            .as_str()
+            .expect("secret")
+            .to_owned();
+    let user = new_user();
+    *endpoint.user.lock().expect("lock") = user.clone();
+    let sent = app
+        .graphql(
+            "mutation($input: SendNotificationInput!) { sendNotification(input: $input) { jobIds } }",
+            json!({"input": {"userIds": [user], "category": "ORDER_UPDATES", "title": "Order A-77 is ready",
+                             "idempotencyKey": uuid::Uuid::new_v4().to_string()}}),
+            Some(&app.service_token()),
+        )
+        .await;
+    assert!(sent["errors"].is_null(), "{sent}");
+    // It fails once, is parked, and the endpoint recovers; no admin acts.
+    for _ in 0..100 {
+        if endpoint.attempts.load(Ordering::SeqCst) >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    endpoint.failing.store(false, Ordering::SeqCst);
+    for _ in 0..300 {
+        if endpoint.accepted.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        endpoint.accepted.load(Ordering::SeqCst),
+        1,
+        "the slow retry delivered it, once"
+    );
+    assert_eq!(
+        titles(&app, &user).await,
+        vec!["Order A-77 is ready".to_owned()]
+    );
+}
+
+#[tokio::test]
+async fn seed_send_notification_enqueues_through_the_pipeline() {
+    let (app, _) = spawn_pipeline(Vec::new()).await;
+    let user = new_user();
+    let response = app
+        .client
+        .post(format!("{}/send-notification", app.address))
+        .bearer_auth(app.service_token())
+        .json(&json!({"user_id": user, "message": "Flash sale tonight", "type": "promotions"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(response.status(), 202);
+    let body: Value = response.json().await.expect("json");
+    assert!(body["job_id"].is_string(), "{body}");
+    let inbox = wait_for_inbox(&app, &user, Duration::from_secs(20), |t| !t.is_empty()).await;
+    assert_eq!(inbox, vec!["A promotion for you".to_owned()]);
+    let as_shopper = app
+        .client
+        .post(format!("{}/send-notification", app.address))
+        .bearer_auth(app.issuer.user_token(&user))
+        .json(&json!({"user_id": user, "message": "spam", "type": "promotions"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(as_shopper.status(), 403);
+}
+
+#[tokio::test]
+async fn deliveries_are_announced_and_counted() {
+    // Listen for notification.delivered like an analytics consumer would.
+    let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
+        .await
+        .expect("amqp");
+    let channel = connection.create_channel().await.expect("channel");
+    herald_service::events::declare_exchanges(&channel)
+        .await
+        .expect("exchanges");
+    let queue = channel
+        .queue_declare(
+            "".into(),
+            lapin::options::QueueDeclareOptions {
+                exclusive: true,
+                auto_delete: true,
+                ..Default::default()
+            },
+            lapin::types::FieldTable::default(),
+        )
+        .await
+        .expect("queue");
+    channel
+        .queue_bind(
+            queue.name().clone(),
+            EXCHANGE.into(),
+            "notification.delivered".into(),
+            lapin::options::QueueBindOptions::default(),
+            lapin::types::FieldTable::default(),
+        )
+        .await
+        .expect("bind");
+    let (app, settings) = spawn_pipeline(Vec::new()).await;
+    let user = new_user();
+    publish(&shipped(&user, "A-9")).await;
+    wait_for_inbox(&app, &user, Duration::from_secs(20), |t| !t.is_empty()).await;
+    let mut announced = None;
+    for _ in 0..100 {
+        match channel
+            .basic_get(queue.name().clone(), BasicGetOptions { no_ack: true })
+            .await
+            .expect("get")
+        {
+            Some(message) => {
+                let body: Value = serde_json::from_slice(&message.delivery.data).expect("json");
+                if body["data"]["user_id"] == user.as_str() {
+                    announced = Some(body);
+                    break;
+                }
+            }
+            None => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let announced = announced.expect("a notification.delivered event");
+    assert_eq!(announced["data"]["channel"], "IN_APP");
+    assert_eq!(announced["data"]["category"], "ORDER_UPDATES");
+    let _ = settings;
+}
