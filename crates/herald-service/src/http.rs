@@ -142,6 +142,23 @@ pub fn service_router(
         .layer(TraceLayer::new_for_http())
 }
 
+/// The given listener (tests pre-bind port 0), or a new one on `host:port`.
+pub async fn listener_or_bind(
+    listener: Option<TcpListener>,
+    host: &str,
+    port: u16,
+) -> anyhow::Result<TcpListener> {
+    match listener {
+        Some(listener) => Ok(listener),
+        None => {
+            let address = format!("{host}:{port}");
+            TcpListener::bind(&address)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))
+        }
+    }
+}
+
 /// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish.
 pub async fn serve(
     listener: TcpListener,

@@ -1,5 +1,5 @@
-//! Test support for services that verify tokens: a throwaway Ed25519 issuer whose JWKS is
-//! written to a file, so a service under test can be pointed at it with `jwks_url = <path>`.
+//! Test support: a throwaway Ed25519 token issuer whose JWKS is written to a file (point a
+//! service under test at it with `jwks_url = <path>`), and a fresh PostgreSQL database per test.
 
 use std::path::{Path, PathBuf};
 
@@ -75,4 +75,26 @@ impl TestIssuer {
     pub fn user_token(&self, user_id: &str) -> String {
         self.token(user_id, &[Role::User])
     }
+}
+
+/// The PostgreSQL server tests use: `HERALD_TEST_POSTGRES_URL`, or the local one.
+pub fn postgres_base() -> String {
+    std::env::var("HERALD_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// Creates an empty database for one test and returns its URL. `.ci/run` drops the
+/// `herald_test_*` databases earlier runs left behind.
+pub async fn fresh_postgres_database() -> String {
+    use sea_orm::ConnectionTrait;
+    let name = format!("herald_test_{}", uuid::Uuid::new_v4().simple());
+    let admin = sea_orm::Database::connect(format!("{}/postgres", postgres_base()))
+        .await
+        .expect("PostgreSQL must be running for these tests");
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .expect("create the test database");
+    admin.close().await.ok();
+    format!("{}/{name}", postgres_base())
 }

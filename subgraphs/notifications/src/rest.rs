@@ -60,6 +60,15 @@ impl From<Notification> for SeedNotification {
     }
 }
 
+/// The seed API had no idempotency; clients that send `Idempotency-Key` get it now.
+fn idempotency_key(headers: &HeaderMap) -> String {
+    headers
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
 pub fn default_title(category: Category) -> &'static str {
     match category {
         Category::Promotions => "A promotion for you",
@@ -76,12 +85,7 @@ async fn create(
     JsonBody(body): JsonBody<CreateBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.ensure_any_role(&[Role::Service, Role::Admin])?;
-    // The seed API had no idempotency; clients that send `Idempotency-Key` get it now.
-    let key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let key = idempotency_key(&headers);
     let category = Category::from_seed_type(&body.kind);
     let (notification, created) = state
         .inbox
@@ -153,11 +157,7 @@ async fn send(
     JsonBody(body): JsonBody<SendBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.ensure_any_role(&[Role::Service, Role::Admin])?;
-    let key = headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let key = idempotency_key(&headers);
     let category = Category::from_seed_type(&body.kind);
     let job = crate::pipeline::jobs::DeliverJob {
         key: format!("{key}/{}", body.user_id),

@@ -58,15 +58,7 @@ impl Application {
         let verifier = Arc::new(TokenVerifier::new(KeySource::from_config(
             &settings.common.jwks_url,
         )));
-        let listener = match listener {
-            Some(listener) => listener,
-            None => {
-                let address = format!("{}:{}", n.host, n.port);
-                TcpListener::bind(&address)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?
-            }
-        };
+        let listener = http::listener_or_bind(listener, &n.host, n.port).await?;
         let port = listener.local_addr()?.port();
         let jobs = crate::pipeline::connect_jobs(&settings).await?;
         let state = AppState {

@@ -90,15 +90,8 @@ impl Application {
     /// is given.
     pub async fn build(settings: Settings, listener: Option<TcpListener>) -> anyhow::Result<Self> {
         let core = Core::build(&settings).await?;
-        let listener = match listener {
-            Some(listener) => listener,
-            None => {
-                let address = format!("{}:{}", settings.users.host, settings.users.port);
-                TcpListener::bind(&address)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?
-            }
-        };
+        let listener =
+            http::listener_or_bind(listener, &settings.users.host, settings.users.port).await?;
         let port = listener.local_addr()?.port();
         crate::passwords::warm_up();
         let verifier = Arc::new(TokenVerifier::from_key_set(core.keys.key_set()));

@@ -97,15 +97,7 @@ impl PipelineWorker {
             store,
             jobs: jobs.clone(),
         });
-        let listener = match listener {
-            Some(listener) => listener,
-            None => {
-                let address = format!("{}:{}", n.worker_host, n.worker_port);
-                TcpListener::bind(&address)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?
-            }
-        };
+        let listener = http::listener_or_bind(listener, &n.worker_host, n.worker_port).await?;
         let port = listener.local_addr()?.port();
         Ok(Self {
             settings,

@@ -5,13 +5,7 @@ use herald_notifications::settings::Settings;
 use herald_notifications::startup::Application;
 use herald_service::config::ConfigSources;
 use herald_service::testing::TestIssuer;
-use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
-
-pub fn postgres_base() -> String {
-    std::env::var("HERALD_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
 
 pub fn redis_url() -> String {
     std::env::var("HERALD_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
@@ -27,16 +21,7 @@ pub fn temp_dir() -> PathBuf {
 }
 
 pub async fn fresh_postgres() -> String {
-    let name = format!("herald_test_{}", uuid::Uuid::new_v4().simple());
-    let admin = Database::connect(format!("{}/postgres", postgres_base()))
-        .await
-        .expect("PostgreSQL must be running for these tests");
-    admin
-        .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-        .await
-        .expect("create db");
-    admin.close().await.ok();
-    format!("{}/{name}", postgres_base())
+    herald_service::testing::fresh_postgres_database().await
 }
 
 pub fn sqlite_url(dir: &std::path::Path) -> String {

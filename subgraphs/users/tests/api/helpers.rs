@@ -4,13 +4,7 @@ use std::time::Duration;
 use herald_service::config::ConfigSources;
 use herald_users::settings::Settings;
 use herald_users::startup::Application;
-use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
-
-pub fn postgres_base() -> String {
-    std::env::var("HERALD_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
 
 pub fn amqp_url() -> String {
     std::env::var("HERALD_TEST_AMQP_URL")
@@ -40,18 +34,7 @@ impl Drop for TestApp {
 pub async fn fresh_database(store: Store, data_dir: &std::path::Path) -> String {
     match store {
         Store::Sqlite => format!("sqlite://{}/users.db?mode=rwc", data_dir.display()),
-        Store::Postgres => {
-            let name = format!("herald_test_{}", uuid::Uuid::new_v4().simple());
-            let admin = Database::connect(format!("{}/postgres", postgres_base()))
-                .await
-                .expect("PostgreSQL must be running for the users tests");
-            admin
-                .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                .await
-                .expect("create test database");
-            admin.close().await.ok();
-            format!("{}/{name}", postgres_base())
-        }
+        Store::Postgres => herald_service::testing::fresh_postgres_database().await,
     }
 }
 
