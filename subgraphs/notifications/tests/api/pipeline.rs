@@ -322,6 +322,21 @@ struct Endpoint {
     last_body: Arc<std::sync::Mutex<Option<Value>>>,
 }
 
+/// An endpoint on a random port that answers 500 until told otherwise; returns it and its URL.
+async fn failing_endpoint() -> (Endpoint, String) {
+    let endpoint = Endpoint::default();
+    endpoint.failing.store(true, Ordering::SeqCst);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
+    let router = axum::Router::new()
+        .route("/hook", axum::routing::post(receive))
+        .with_state(endpoint.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    (endpoint, url)
+}
+
 async fn receive(
     State(endpoint): State<Endpoint>,
     headers: HeaderMap,
@@ -353,16 +368,7 @@ async fn receive(
 
 #[tokio::test]
 async fn a_failing_webhook_retries_then_dead_letters_and_a_replay_delivers_once() {
-    let endpoint = Endpoint::default();
-    endpoint.failing.store(true, Ordering::SeqCst);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-    let router = axum::Router::new()
-        .route("/hook", axum::routing::post(receive))
-        .with_state(endpoint.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let (endpoint, url) = failing_endpoint().await;
 
     let (app, _): (TestApp, Settings) = spawn_pipeline(Vec::new()).await;
     let admin = app.issuer.token("ops", &[herald_service::Role::Admin]);
@@ -615,16 +621,7 @@ async fn email_goes_to_the_replicas_address_for_opted_in_categories_only() {
 
 #[tokio::test]
 async fn the_slow_retry_replays_dead_letters_on_its_own() {
-    let endpoint = Endpoint::default();
-    endpoint.failing.store(true, Ordering::SeqCst);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-    let router = axum::Router::new()
-        .route("/hook", axum::routing::post(receive))
-        .with_state(endpoint.clone());
-    tokio::spawn(async move { axum::serve(listener, router).await });
+    let (endpoint, url) = failing_endpoint().await;
     let (app, _) = spawn_pipeline(vec![
         ("notifications.dlq_retry_interval_secs", json!(2)),
         ("notifications.attempts", json!(1)),

@@ -12,7 +12,8 @@ use crate::helpers::{TestApp, new_user, spawn_app};
 
 type Socket = WebSocketStream<MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn connect(app: &TestApp, token: &str) -> Socket {
+/// Opens a websocket speaking graphql-transport-ws, before any `connection_init`.
+async fn open(app: &TestApp) -> Socket {
     let mut request = app
         .ws_address
         .as_str()
@@ -22,9 +23,14 @@ async fn connect(app: &TestApp, token: &str) -> Socket {
         "sec-websocket-protocol",
         "graphql-transport-ws".parse().expect("header"),
     );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+    tokio_tungstenite::connect_async(request)
         .await
-        .expect("websocket");
+        .expect("websocket")
+        .0
+}
+
+async fn connect(app: &TestApp, token: &str) -> Socket {
+    let mut socket = open(app).await;
     socket
         .send(Message::text(
             json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}}).to_string(),
@@ -144,18 +150,7 @@ async fn a_subscriber_never_sees_another_users_notifications() {
 #[tokio::test]
 async fn subscriptions_need_a_valid_token() {
     let app = spawn_app().await;
-    let mut request = app
-        .ws_address
-        .as_str()
-        .into_client_request()
-        .expect("request");
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        "graphql-transport-ws".parse().expect("header"),
-    );
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .expect("websocket");
+    let mut socket = open(&app).await;
     socket
         .send(Message::text(
             json!({"type": "connection_init", "payload": {"Authorization": "Bearer forged.token.here"}}).to_string(),
@@ -182,21 +177,7 @@ async fn subscriptions_need_a_valid_token() {
     }
 
     // Without any token the connection opens, but subscribing is refused.
-    let mut anonymous = {
-        let mut request = app
-            .ws_address
-            .as_str()
-            .into_client_request()
-            .expect("request");
-        request.headers_mut().insert(
-            "sec-websocket-protocol",
-            "graphql-transport-ws".parse().expect("header"),
-        );
-        tokio_tungstenite::connect_async(request)
-            .await
-            .expect("websocket")
-            .0
-    };
+    let mut anonymous = open(&app).await;
     anonymous
         .send(Message::text(
             json!({"type": "connection_init"}).to_string(),
