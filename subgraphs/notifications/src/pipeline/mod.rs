@@ -22,6 +22,7 @@ use bullmq::{Job, Worker as BullWorker, WorkerOptions};
 use futures::FutureExt;
 use herald_service::events::Publisher;
 use herald_service::http::{self, ReadinessCheck};
+use herald_service::preferences::Channel;
 use redis::AsyncCommands;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -231,13 +232,15 @@ async fn deliver(
                 if let Err(e) = dead_letters::park(jobs, &data, job.id(), &error, attempt).await {
                     tracing::error!(error = %e, job_id = job.id(), "could not park a dead job");
                 }
-                delivery
-                    .announce(
-                        &data,
-                        herald_service::preferences::Channel::Webhook,
-                        Some(&error),
-                    )
-                    .await;
+                // Errors name their channel first ("in-app: …", "webhook …", "email: …").
+                let channel = if error.starts_with("in-app") {
+                    Channel::InApp
+                } else if error.starts_with("email") {
+                    Channel::Email
+                } else {
+                    Channel::Webhook
+                };
+                delivery.announce(&data, channel, Some(&error)).await;
             }
             Err(bullmq::Error::ProcessingError(error))
         }
