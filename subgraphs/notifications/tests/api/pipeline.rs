@@ -762,3 +762,96 @@ async fn deliveries_are_announced_and_counted() {
     assert_eq!(announced["data"]["category"], "ORDER_UPDATES");
     let _ = settings;
 }
+
+/// With no replica of a recipient yet, the worker asks the real users service (with a
+/// `service` token) and honours what it says.
+#[tokio::test]
+async fn a_missing_replica_is_filled_from_the_users_service() {
+    // The users service, with its events going nowhere, so only the fallback can tell the
+    // worker about this user.
+    let users_dir = crate::helpers::temp_dir();
+    let users_settings = herald_users::settings::Settings::load(
+        &herald_service::config::ConfigSources::from_pairs([
+            ("users.host", json!("127.0.0.1")),
+            (
+                "users.database_url",
+                json!(format!(
+                    "sqlite://{}/users.db?mode=rwc",
+                    users_dir.display()
+                )),
+            ),
+            ("users.data_dir", json!(users_dir)),
+            ("amqp_url", json!("amqp://guest:guest@127.0.0.1:1/%2f")),
+        ]),
+    )
+    .expect("users settings");
+    let keys = {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let users =
+            herald_users::startup::Application::build(users_settings.clone(), Some(listener))
+                .await
+                .expect("users app");
+        let port = users.port();
+        tokio::spawn(users.run_until(std::future::pending()));
+        let keys = herald_users::signing::SigningKeys::load(
+            &users_settings.users,
+            users_settings.common.env,
+        )
+        .expect("keys");
+        (format!("http://127.0.0.1:{port}"), keys)
+    };
+    let (users_url, signing) = keys;
+    let client = reqwest::Client::new();
+    let registered: Value = client
+        .post(format!("{users_url}/users"))
+        .json(
+            &json!({"name": "Fallback", "email": format!("{}@example.com", uuid::Uuid::new_v4()),
+                      "password": "correct horse battery", "preferences": ["recommendations"]}),
+        )
+        .send()
+        .await
+        .expect("register")
+        .json()
+        .await
+        .expect("json");
+    let user = registered["id"].as_str().expect("id").to_owned();
+    let service_token = signing
+        .issue(
+            "service:notifications",
+            &[herald_service::Role::Service],
+            600,
+        )
+        .expect("token");
+
+    let (app, settings) = spawn_pipeline(vec![
+        ("notifications.users_url", json!(users_url)),
+        ("notifications.users_service_token", json!(service_token)),
+    ])
+    .await;
+    // This user opted out of order updates (the seed list names only recommendations).
+    publish(&shipped(&user, "A-55")).await;
+    publish(&Envelope::new(
+        "recommendation.generated",
+        json!({"user_id": user, "product_ids": ["p1"]}),
+    ))
+    .await;
+    let inbox = wait_for_inbox(&app, &user, Duration::from_secs(20), |t| !t.is_empty()).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(titles(&app, &user).await, inbox);
+    assert_eq!(inbox, vec!["New picks for you".to_owned()]);
+    let store =
+        herald_notifications::store::sql::SqlStore::connect(&settings.notifications.database_url)
+            .await
+            .expect("store");
+    use herald_notifications::store::NotificationStore;
+    let replica = store
+        .get_profile(&user)
+        .await
+        .expect("profile")
+        .expect("the fallback stored a replica");
+    assert!(!replica.preferences.order_updates.in_app);
+    assert!(replica.email.is_some());
+    let _ = std::fs::remove_dir_all(users_dir);
+}
