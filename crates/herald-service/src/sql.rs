@@ -3,7 +3,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 
 /// Connects; for SQLite, creates the file's folder and turns on WAL so that readers do not
 /// wait for the writer. Each service applies its own migrations afterwards.
@@ -27,6 +30,18 @@ pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
             .await?;
     }
     Ok(db)
+}
+
+/// Begins a transaction that will write. On SQLite it takes the write lock up front
+/// (`BEGIN IMMEDIATE`): a deferred transaction that reads and then writes fails with
+/// `SQLITE_BUSY_SNAPSHOT` whenever another connection committed in between, and no busy
+/// timeout can wait that out. Other databases ignore the mode.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
 }
 
 fn sqlite_path(url: &str) -> Option<&str> {

@@ -11,10 +11,11 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use herald_service::auth::Role;
 use herald_service::events::{Envelope, routing};
 use herald_service::preferences::{Category, Channel, Preferences};
-use herald_service::{ApiError, ErrorCode};
+use herald_service::{ApiError, ErrorCode, sql};
+use sea_orm::sea_query::LockType;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, Set,
-    SqlErr, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr,
+    EntityTrait, QueryFilter, QuerySelect, Set, SqlErr,
 };
 use serde::Serialize;
 
@@ -212,7 +213,9 @@ impl Accounts {
                 preferences: &account.preferences,
             },
         );
-        let txn = self.db.begin().await.map_err(ApiError::internal)?;
+        let txn = sql::begin_write(&self.db)
+            .await
+            .map_err(ApiError::internal)?;
         let active: user::ActiveModel = model.into();
         active.insert(&txn).await.map_err(email_taken_or_internal)?;
         outbox::enqueue(&txn, &event)
@@ -303,8 +306,16 @@ impl Accounts {
         if let Some(password) = &changes.new_password {
             passwords::validate(password)?;
         }
-        let txn = self.db.begin().await.map_err(ApiError::internal)?;
-        let model = user::Entity::find_by_id(id.to_owned())
+        let txn = sql::begin_write(&self.db)
+            .await
+            .map_err(ApiError::internal)?;
+        let mut find = user::Entity::find_by_id(id.to_owned());
+        // Two concurrent updates must not both start from the same row and lose one change;
+        // SQLite already serialises them through `begin_write`.
+        if txn.get_database_backend() == DbBackend::Postgres {
+            find = find.lock(LockType::Update);
+        }
+        let model = find
             .one(&txn)
             .await
             .map_err(ApiError::internal)?

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use herald_service::events::{Envelope, OutgoingMessage, Publisher};
-use herald_service::metrics;
+use herald_service::{metrics, sql};
 use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait,
@@ -23,6 +23,13 @@ use crate::db::entities::outbox_event;
 
 const BATCH: u64 = 100;
 const RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(7);
+
+fn pending_batch() -> sea_orm::Select<outbox_event::Entity> {
+    outbox_event::Entity::find()
+        .filter(outbox_event::Column::PublishedAt.is_null())
+        .order_by_asc(outbox_event::Column::CreatedAt)
+        .limit(BATCH)
+}
 
 /// Adds `envelope` to the outbox within the caller's transaction.
 pub async fn enqueue<C: ConnectionTrait, T: Serialize>(
@@ -106,22 +113,48 @@ impl Relay {
 
     /// Publishes up to one batch of pending events; returns how many were confirmed.
     pub async fn relay_once(&self) -> anyhow::Result<usize> {
-        let txn = self.db.begin().await?;
-        let mut query = outbox_event::Entity::find()
-            .filter(outbox_event::Column::PublishedAt.is_null())
-            .order_by_asc(outbox_event::Column::CreatedAt)
-            .limit(BATCH);
-        if txn.get_database_backend() == DbBackend::Postgres {
-            query = query.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-        }
-        let pending = query.all(&txn).await?;
-        if pending.is_empty() {
+        let (confirmed, first_error) = if self.db.get_database_backend() == DbBackend::Postgres {
+            // Replicas share the work: each claims its batch with SKIP LOCKED and holds the
+            // claim until the outcome is written.
+            let txn = self.db.begin().await?;
+            let pending = pending_batch()
+                .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+                .all(&txn)
+                .await?;
+            let outcome = self.publish_and_mark(&txn, pending).await?;
             txn.commit().await?;
-            metrics::EVENTS
-                .outbox_pending
-                .with_label_values(&["users"])
-                .set(0);
-            return Ok(0);
+            outcome
+        } else {
+            // SQLite has one writer and one relay per file. Holding its write lock across a
+            // broker round-trip would stall registrations, so the outcome is written in a
+            // short write transaction of its own.
+            let pending = pending_batch().all(&self.db).await?;
+            let txn = sql::begin_write(&self.db).await?;
+            let outcome = self.publish_and_mark(&txn, pending).await?;
+            txn.commit().await?;
+            outcome
+        };
+        let remaining = outbox_event::Entity::find()
+            .filter(outbox_event::Column::PublishedAt.is_null())
+            .count(&self.db)
+            .await?;
+        metrics::EVENTS
+            .outbox_pending
+            .with_label_values(&["users"])
+            .set(i64::try_from(remaining).unwrap_or(i64::MAX));
+        match first_error {
+            Some(e) if confirmed == 0 => Err(e.into()),
+            _ => Ok(confirmed),
+        }
+    }
+
+    async fn publish_and_mark<C: ConnectionTrait>(
+        &self,
+        conn: &C,
+        pending: Vec<outbox_event::Model>,
+    ) -> Result<(usize, Option<herald_service::events::PublishError>), sea_orm::DbErr> {
+        if pending.is_empty() {
+            return Ok((0, None));
         }
         let messages: Vec<OutgoingMessage> = pending
             .iter()
@@ -150,21 +183,9 @@ impl Relay {
                     first_error.get_or_insert(e);
                 }
             }
-            active.update(&txn).await?;
+            active.update(conn).await?;
         }
-        txn.commit().await?;
-        let remaining = outbox_event::Entity::find()
-            .filter(outbox_event::Column::PublishedAt.is_null())
-            .count(&self.db)
-            .await?;
-        metrics::EVENTS
-            .outbox_pending
-            .with_label_values(&["users"])
-            .set(i64::try_from(remaining).unwrap_or(i64::MAX));
-        match first_error {
-            Some(e) if confirmed == 0 => Err(e.into()),
-            _ => Ok(confirmed),
-        }
+        Ok((confirmed, first_error))
     }
 
     /// Forgets published events past the retention window.

@@ -272,3 +272,58 @@ async fn login_is_rate_limited_per_email_and_client() {
     app.register(&other, PASSWORD).await;
     assert!(app.login(&other, PASSWORD).await["data"]["login"]["accessToken"].is_string());
 }
+
+/// Concurrent edits of one account, while registrations and the outbox relay write too: every
+/// edit must succeed (on SQLite a read-then-write transaction used to fail with
+/// SQLITE_BUSY_SNAPSHOT) and none may be lost (on PostgreSQL each edit reads the row it locks).
+async fn concurrent_preference_edits_all_land(store: Store) {
+    let app = spawn_app(store).await;
+    let (_, token) = app.shopper("racer").await;
+    let mutation = "mutation($input: UpdateMeInput!) { updateMe(input: $input) { id } }";
+    let edits = [
+        json!({"promotions": {"email": true}}),
+        json!({"promotions": {"webhook": true}}),
+        json!({"recommendations": {"email": true}}),
+        json!({"recommendations": {"webhook": true}}),
+    ];
+    let mut tasks = Vec::new();
+    for (round, edit) in edits.iter().cycle().take(16).enumerate() {
+        let body = json!({"input": {"preferences": edit}});
+        let (app, token) = (&app, token.as_str());
+        tasks.push(async move {
+            if round % 4 == 0 {
+                app.register(&unique_email("bystander"), PASSWORD).await;
+            }
+            app.graphql(mutation, body, Some(token)).await
+        });
+    }
+    for body in futures::future::join_all(tasks).await {
+        assert!(body.get("errors").is_none(), "{body}");
+    }
+    let me = app
+        .graphql(
+            "{ me { preferences { promotions { email webhook } recommendations { email webhook } } } }",
+            json!({}),
+            Some(&token),
+        )
+        .await;
+    let all_on = json!({"email": true, "webhook": true});
+    assert_eq!(
+        me["data"]["me"]["preferences"]["promotions"], all_on,
+        "{me}"
+    );
+    assert_eq!(
+        me["data"]["me"]["preferences"]["recommendations"], all_on,
+        "{me}"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_preference_edits_all_land_on_sqlite() {
+    concurrent_preference_edits_all_land(Store::Sqlite).await;
+}
+
+#[tokio::test]
+async fn concurrent_preference_edits_all_land_on_postgres() {
+    concurrent_preference_edits_all_land(Store::Postgres).await;
+}
