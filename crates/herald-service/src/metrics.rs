@@ -126,6 +126,80 @@ pub static EVENTS: LazyLock<EventMetrics> = LazyLock::new(|| EventMetrics {
     ),
 });
 
+/// The recommendations engine's part of the catalog.
+pub struct RecommendationMetrics {
+    pub query_duration: prometheus::Histogram,
+    pub rebuild_duration: prometheus::Histogram,
+    pub recompute_duration: prometheus::Histogram,
+    pub users_scored: prometheus::IntCounter,
+    pub published: prometheus::IntCounter,
+    pub model_products: prometheus::IntGauge,
+    pub events_consumed: IntCounterVec,
+}
+
+/// Seconds, for jobs that may take minutes on a large shop.
+const JOB_BUCKETS: &[f64] = &[
+    0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 900.0,
+];
+
+fn job_histogram(name: &str, help: &str) -> prometheus::Histogram {
+    #[allow(clippy::expect_used)]
+    let histogram = prometheus::Histogram::with_opts(
+        HistogramOpts::new(name, help).buckets(JOB_BUCKETS.to_vec()),
+    )
+    .expect("valid histogram");
+    register(histogram)
+}
+
+pub static RECOMMENDATIONS: LazyLock<RecommendationMetrics> = LazyLock::new(|| {
+    RecommendationMetrics {
+        query_duration: histogram_vec(
+            "herald_recommendation_query_duration_seconds",
+            "Time to score one shopper's recommendations (store reads included).",
+            &[],
+        )
+        .with_label_values(&[] as &[&str]),
+        rebuild_duration: job_histogram(
+            "herald_recommendation_model_rebuild_seconds",
+            "Time to rebuild every product's neighbour list from the activity log.",
+        ),
+        recompute_duration: job_histogram(
+            "herald_recommendation_recompute_seconds",
+            "Time of a full recompute: the model rebuild and rescoring every active shopper.",
+        ),
+        users_scored: register(
+            #[allow(clippy::expect_used)]
+            prometheus::IntCounter::new(
+                "herald_recommendation_users_scored_total",
+                "Shoppers rescored by recompute jobs (scheduled or after a purchase).",
+            )
+            .expect("valid counter"),
+        ),
+        published: register(
+            #[allow(clippy::expect_used)]
+            prometheus::IntCounter::new(
+                "herald_recommendations_published_total",
+                "recommendation.generated events confirmed by RabbitMQ.",
+            )
+            .expect("valid counter"),
+        ),
+        model_products: register(
+            #[allow(clippy::expect_used)]
+            prometheus::IntGauge::new(
+                "herald_recommendation_model_products",
+                "Products in the current recommendation model.",
+            )
+            .expect("valid gauge"),
+        ),
+        // The same metric the notifications pipeline exports, told apart by `service`.
+        events_consumed: counter_vec(
+            "herald_events_consumed_total",
+            "Events consumed from RabbitMQ, by routing key and outcome (enqueued, profile, dead_lettered, requeued).",
+            &["service", "routing_key", "outcome"],
+        ),
+    }
+});
+
 /// The Prometheus text exposition of everything registered.
 pub fn render() -> String {
     let mut buffer = Vec::new();
