@@ -11,7 +11,9 @@
 use hive_router::GraphQLError;
 use hive_router::async_trait;
 use hive_router::http::StatusCode;
-use hive_router::plugins::hooks::on_execute::{OnExecuteStartHookPayload, OnExecuteStartHookResult};
+use hive_router::plugins::hooks::on_execute::{
+    OnExecuteStartHookPayload, OnExecuteStartHookResult,
+};
 use hive_router::plugins::hooks::on_plugin_init::{OnPluginInitPayload, OnPluginInitResult};
 use hive_router::plugins::plugin_trait::{RouterPlugin, StartHookPayload};
 use serde::Deserialize;

@@ -52,9 +52,9 @@ pub fn spawn_watcher(settings: RouterSettings, interval: Duration) -> anyhow::Re
                 let mut last_error: Option<String> = None;
                 loop {
                     tokio::time::sleep(interval).await;
-                    let outcome = compose_from_config(&settings).await.and_then(|sdl| {
-                        write_if_changed(&settings.supergraph_output, &sdl)
-                    });
+                    let outcome = compose_from_config(&settings)
+                        .await
+                        .and_then(|sdl| write_if_changed(&settings.supergraph_output, &sdl));
                     match outcome {
                         Ok(true) => {
                             tracing::info!(

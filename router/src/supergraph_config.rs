@@ -39,10 +39,14 @@ pub struct SubgraphSdl {
 
 impl SupergraphConfig {
     pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        let config: Self = serde_yaml_ng::from_str(&text)
-            .with_context(|| format!("parsing {} (rover's supergraph.yaml format)", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let config: Self = serde_yaml_ng::from_str(&text).with_context(|| {
+            format!(
+                "parsing {} (rover's supergraph.yaml format)",
+                path.display()
+            )
+        })?;
         if config.subgraphs.is_empty() {
             anyhow::bail!("{} lists no subgraphs", path.display());
         }
@@ -62,13 +66,14 @@ impl SupergraphConfig {
             let sdl = match &entry.schema {
                 SchemaSource::File { file } => {
                     let path = base.join(file);
-                    std::fs::read_to_string(&path).with_context(|| {
-                        format!("subgraph {name}: reading {}", path.display())
+                    std::fs::read_to_string(&path)
+                        .with_context(|| format!("subgraph {name}: reading {}", path.display()))?
+                }
+                SchemaSource::Live { subgraph_url } => {
+                    fetch_live_sdl(subgraph_url).await.with_context(|| {
+                        format!("subgraph {name}: _service {{ sdl }} from {subgraph_url}")
                     })?
                 }
-                SchemaSource::Live { subgraph_url } => fetch_live_sdl(subgraph_url)
-                    .await
-                    .with_context(|| format!("subgraph {name}: _service {{ sdl }} from {subgraph_url}"))?,
             };
             let routing_url = overrides
                 .get(name)
@@ -82,7 +87,9 @@ impl SupergraphConfig {
         }
         for name in overrides.keys() {
             if !self.subgraphs.contains_key(name) {
-                anyhow::bail!("router.subgraph_urls names '{name}', which supergraph.yaml does not list");
+                anyhow::bail!(
+                    "router.subgraph_urls names '{name}', which supergraph.yaml does not list"
+                );
             }
         }
         Ok(out)

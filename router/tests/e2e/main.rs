@@ -1,0 +1,7 @@
+//! End-to-end through the router: the real binaries, as child processes, against the real
+//! PostgreSQL, Redis and RabbitMQ.
+
+mod federated;
+mod helpers;
+mod security;
+mod story;

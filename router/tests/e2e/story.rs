@@ -1,0 +1,155 @@
+//! The full story, through the router only: register → login → purchases → the
+//! recommendations worker computes picks and publishes `recommendation.generated` → the
+//! notifications worker puts them in the inbox; then the shop's `order.shipped` → an order
+//! notification, received live over a subscription through the router as well.
+
+use futures::{SinkExt, StreamExt};
+use herald_service::events::{Envelope, Publisher};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::helpers::{DEADLINE, Platform, Subgraphs, workspace_root};
+
+fn catalog_product_ids(n: usize) -> Vec<String> {
+    let path = workspace_root().join("subgraphs/recommendations/catalog/products.jsonl");
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("the sample catalog at {}: {e}", path.display()));
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|p| p["id"].as_str().map(str::to_owned))
+        .take(n)
+        .collect()
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A graphql-transport-ws subscription to the router, acknowledged and started.
+async fn subscribe(platform: &Platform, token: &str, query: &str) -> Socket {
+    let url = format!("{}/graphql", platform.router_url.replacen("http", "ws", 1));
+    let mut request = url.into_client_request().expect("ws request");
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("websocket to the router");
+    socket
+        .send(Message::Text(
+            json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .expect("connection_init");
+    let ack = next_json(&mut socket).await;
+    assert_eq!(ack["type"], json!("connection_ack"), "{ack}");
+    socket
+        .send(Message::Text(
+            json!({"id": "1", "type": "subscribe", "payload": {"query": query}})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .expect("subscribe");
+    socket
+}
+
+async fn next_json(socket: &mut Socket) -> Value {
+    loop {
+        let message = tokio::time::timeout(DEADLINE, socket.next())
+            .await
+            .expect("a websocket message in time")
+            .expect("the socket stays open")
+            .expect("a websocket frame");
+        match message {
+            Message::Text(text) => return serde_json::from_str(&text).expect("json frame"),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("unexpected frame: {other:?}"),
+        }
+    }
+}
+
+#[tokio::test]
+async fn purchases_lead_to_recommendations_and_shipping_to_a_live_notification() {
+    let platform = Platform::start(Subgraphs::All).await;
+    let (user_id, token) = platform.register_and_login("Ada").await;
+
+    let mut live = subscribe(
+        &platform,
+        &token,
+        "subscription { notificationReceived { title category } }",
+    )
+    .await;
+
+    for product in catalog_product_ids(2) {
+        let body = platform
+            .graphql(
+                "mutation($id: ID!) { recordActivity(input: {productId: $id, kind: PURCHASED}) { __typename } }",
+                json!({ "id": product }),
+                Some(&token),
+            )
+            .await;
+        assert!(body.get("errors").is_none(), "recordActivity: {body}");
+    }
+
+    // recommendations worker → recommendation.generated → notifications worker → inbox.
+    let body = platform
+        .poll(
+            "{ me { notifications(first: 10, category: RECOMMENDATIONS) { edges { node { title body } } } \
+               recommendations(first: 3) { product { id name } reason } } }",
+            &token,
+            |b| {
+                b["data"]["me"]["notifications"]["edges"]
+                    .as_array()
+                    .is_some_and(|e| !e.is_empty())
+            },
+        )
+        .await;
+    let recommendations = body["data"]["me"]["recommendations"]
+        .as_array()
+        .expect("recommendations");
+    assert!(!recommendations.is_empty(), "{body}");
+
+    // The shop ships an order.
+    let publisher = Publisher::new(
+        std::env::var("HERALD_AMQP_URL")
+            .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into()),
+        "herald-router-e2e",
+    );
+    let order_id = format!("E2E-{}", platform.test_id);
+    publisher
+        .publish(&Envelope::new(
+            "order.shipped",
+            json!({ "order_id": order_id, "user_id": user_id, "carrier": "DHL", "tracking_number": "JJD000390007" }),
+        ))
+        .await
+        .expect("publish order.shipped");
+
+    let shipped_title = format!("Order {order_id} has shipped");
+    platform
+        .poll(
+            "{ me { notifications(first: 10, category: ORDER_UPDATES) { edges { node { title } } } } }",
+            &token,
+            |b| b.to_string().contains(&shipped_title),
+        )
+        .await;
+
+    // Every notification also arrived live through the router's subscription.
+    let started = std::time::Instant::now();
+    loop {
+        let frame = next_json(&mut live).await;
+        assert_eq!(frame["type"], json!("next"), "{frame}");
+        if frame.to_string().contains(&shipped_title) {
+            break;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the shipping notification never came over the subscription"
+        );
+    }
+    let _ = live.close(None).await;
+}
