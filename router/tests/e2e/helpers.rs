@@ -229,6 +229,11 @@ impl Platform {
                     format!("e2e-{}", platform.test_id),
                 ),
                 (
+                    "HERALD_RECOMMENDATIONS__EVENTS_QUEUE_EXPIRES_MS",
+                    "120000".into(),
+                ),
+                ("HERALD_RECOMMENDATIONS__WORKER_HOST", "127.0.0.1".into()),
+                (
                     "HERALD_RECOMMENDATIONS__WORKER_PORT",
                     free_port().to_string(),
                 ),
