@@ -19,7 +19,7 @@ pub const MAX_ID_LEN: usize = 128;
 pub const MAX_NAME_LEN: usize = 200;
 pub const MAX_CATEGORY_LEN: usize = 64;
 /// A price above this is a typo in cents, not a product.
-pub const MAX_PRICE_CENTS: i64 = 100_000_000_00;
+pub const MAX_PRICE_CENTS: i64 = 10_000_000_000;
 
 /// Ids are opaque, but they travel in URLs, BullMQ job ids and log lines: keep them printable.
 pub fn validate_id(field: &str, id: &str) -> Result<(), ApiError> {

@@ -57,6 +57,8 @@ enum Interests {
     UpdatedAt,
 }
 
+// The column is `published_at`, whatever clippy thinks of the prefix.
+#[allow(clippy::enum_variant_names)]
 #[derive(DeriveIden)]
 enum Published {
     Table,

@@ -4,7 +4,6 @@ use std::time::Duration;
 use herald_recommendations::settings::Settings;
 use herald_recommendations::startup::Application;
 use herald_recommendations::worker::RecommendationsWorker;
-use herald_recommendations::worker::jobs::Jobs;
 use herald_service::config::ConfigSources;
 use herald_service::testing::TestIssuer;
 use serde_json::{Value, json};
@@ -134,12 +133,6 @@ impl TestApp {
         address
     }
 
-    pub async fn jobs(&self) -> Jobs {
-        herald_recommendations::worker::connect_jobs(&self.settings)
-            .await
-            .expect("jobs")
-    }
-
     pub async fn graphql(&self, query: &str, variables: Value, token: Option<&str>) -> Value {
         let mut request = self
             .client
@@ -260,4 +253,86 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("timed out waiting for {what}");
+}
+
+/// The fixed small dataset of the engine tests, through the real API: camera buyers also
+/// buy a lens (three of them) and a tripod (two); one bought a flash, now out of stock;
+/// three shoppers only looked at the camera and a bag; two book buyers never meet them.
+pub struct Fixture {
+    pub camera_buyers: Vec<String>,
+}
+
+pub const FIXTURE_PRODUCTS: &str = r#"[
+    {"id": "camera", "name": "Mirrorless Camera", "category": "photo", "price": 899.0, "inStock": true},
+    {"id": "lens", "name": "50mm Lens", "category": "photo", "price": 199.0, "inStock": true},
+    {"id": "tripod", "name": "Carbon Tripod", "category": "photo", "price": 149.5, "inStock": true},
+    {"id": "bag", "name": "Camera Bag", "category": "photo", "price": 59.0, "inStock": true},
+    {"id": "flash", "name": "Speedlight Flash", "category": "photo", "price": 129.0, "inStock": false},
+    {"id": "novel", "name": "A Mystery Novel", "category": "books", "price": 14.99, "inStock": true},
+    {"id": "cookbook", "name": "Weeknight Cookbook", "category": "books", "price": 24.0, "inStock": true}
+]"#;
+
+impl TestApp {
+    pub async fn seed_fixture(&self) -> Fixture {
+        let products: Value = serde_json::from_str(FIXTURE_PRODUCTS).expect("fixture");
+        let body = self
+            .graphql(
+                "mutation($products: [ProductInput!]!) { upsertProducts(products: $products) { upserted } }",
+                json!({"products": products}),
+                Some(&self.service_token()),
+            )
+            .await;
+        assert_eq!(body["data"]["upsertProducts"]["upserted"], 7, "{body}");
+        let users: Vec<String> = (0..9).map(|_| new_user()).collect();
+        for user in &users[0..3] {
+            self.record(user, "camera", "PURCHASED").await;
+            self.record(user, "lens", "PURCHASED").await;
+        }
+        self.record(&users[0], "flash", "PURCHASED").await;
+        self.record(&users[0], "tripod", "PURCHASED").await;
+        self.record(&users[3], "camera", "PURCHASED").await;
+        self.record(&users[3], "tripod", "PURCHASED").await;
+        for user in &users[4..7] {
+            self.record(user, "camera", "VIEWED").await;
+            self.record(user, "bag", "VIEWED").await;
+        }
+        for user in &users[7..9] {
+            self.record(user, "novel", "PURCHASED").await;
+            self.record(user, "cookbook", "ADDED_TO_CART").await;
+        }
+        Fixture {
+            camera_buyers: users[0..4].to_vec(),
+        }
+    }
+
+    /// Rebuilds the shared model the way the worker does, on the same store.
+    pub async fn rebuild_model(&self) {
+        let recommender = herald_recommendations::startup::open_recommender(&self.settings)
+            .await
+            .expect("recommender");
+        recommender.rebuild_model().await.expect("rebuild");
+    }
+}
+
+/// An empty catalog file path: the fixture tests bring their own products.
+pub fn no_catalog() -> Vec<(&'static str, Value)> {
+    vec![("recommendations.catalog_path", json!(""))]
+}
+
+pub fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}
+
+impl TestApp {
+    /// Someone views the first `n` products of the shipped catalog, and the model is rebuilt:
+    /// enough signal for full lists.
+    pub async fn seed_views(&self, n: usize) {
+        let someone = new_user();
+        for i in 1..=n {
+            self.record(&someone, &format!("p-{i:04}"), "VIEWED").await;
+        }
+        self.rebuild_model().await;
+    }
 }
