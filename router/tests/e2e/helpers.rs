@@ -159,16 +159,18 @@ impl Platform {
             &[],
             &notifications_env,
         );
+        let notifications_url = format!("http://127.0.0.1:{notifications_port}");
+        platform
+            .wait_ready("notifications", &format!("{notifications_url}/ready"))
+            .await;
+        // After the API: both migrate the same database on start-up, and two concurrent
+        // migrations of a fresh PostgreSQL database collide.
         platform.spawn(
             "notifications-worker",
             "herald-notifications",
             &["worker"],
             &notifications_env,
         );
-        let notifications_url = format!("http://127.0.0.1:{notifications_port}");
-        platform
-            .wait_ready("notifications", &format!("{notifications_url}/ready"))
-            .await;
 
         let mut router_env = vec![
             ("HERALD_ROUTER__HOST", "127.0.0.1".to_owned()),
@@ -240,16 +242,16 @@ impl Platform {
                 ("HERALD_JWKS_URL", jwks.clone()),
             ];
             platform.spawn("recommendations", "herald-recommendations", &[], &env);
+            let url = format!("http://127.0.0.1:{port}");
+            platform
+                .wait_ready("recommendations", &format!("{url}/ready"))
+                .await;
             platform.spawn(
                 "recommendations-worker",
                 "herald-recommendations",
                 &["worker"],
                 &env,
             );
-            let url = format!("http://127.0.0.1:{port}");
-            platform
-                .wait_ready("recommendations", &format!("{url}/ready"))
-                .await;
             router_env.push((
                 "HERALD_ROUTER__SUBGRAPH_URLS__RECOMMENDATIONS",
                 format!("{url}/graphql"),
@@ -261,7 +263,7 @@ impl Platform {
         platform.spawn("router", "herald-router", &[], &router_env);
         platform.router_url = format!("http://127.0.0.1:{router_port}");
         platform
-            .wait_ready("router", &format!("{}/health", platform.router_url))
+            .wait_ready("router", &format!("{}/readiness", platform.router_url))
             .await;
         platform
     }
