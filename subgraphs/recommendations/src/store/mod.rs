@@ -50,6 +50,9 @@ pub trait RecommendationStore: Send + Sync {
     /// Records the activity unless one with the same id exists; returns whether it did.
     async fn record_activity(&self, activity: &Activity) -> StoreResult<bool>;
 
+    /// Records many at once (an order's lines, imports); returns how many were new.
+    async fn record_activities(&self, activities: &[Activity]) -> StoreResult<u64>;
+
     /// One shopper's activity, newest first, at most `limit` events, plus every purchase
     /// however old (purchased products are never recommended again).
     async fn user_activity(&self, user_id: &str, limit: u64) -> StoreResult<Vec<Activity>>;

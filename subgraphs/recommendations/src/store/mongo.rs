@@ -313,6 +313,35 @@ impl RecommendationStore for MongoStore {
         }
     }
 
+    async fn record_activities(&self, activities: &[Activity]) -> StoreResult<u64> {
+        let mut inserted = 0;
+        for chunk in activities.chunks(CHUNK) {
+            let attempted = chunk.len() as u64;
+            let docs: Vec<ActivityDoc> = chunk
+                .iter()
+                .map(|a| ActivityDoc {
+                    id: a.id.clone(),
+                    user_id: a.user_id.clone(),
+                    product_id: a.product_id.clone(),
+                    kind: a.kind.as_str().to_owned(),
+                    occurred_at: to_bson_time(a.occurred_at),
+                })
+                .collect();
+            // Unordered: a duplicate does not stop the rest of the batch.
+            match self.activity.insert_many(docs).ordered(false).await {
+                Ok(result) => inserted += result.inserted_ids.len() as u64,
+                Err(e) if is_duplicate_key(&e) => {
+                    if let ErrorKind::InsertMany(failure) = e.kind.as_ref() {
+                        let duplicates = failure.write_errors.as_ref().map_or(0, Vec::len) as u64;
+                        inserted += attempted.saturating_sub(duplicates);
+                    }
+                }
+                Err(e) => return Err(db_error(e)),
+            }
+        }
+        Ok(inserted)
+    }
+
     async fn user_activity(&self, user_id: &str, limit: u64) -> StoreResult<Vec<Activity>> {
         let recent: Vec<ActivityDoc> = self
             .activity

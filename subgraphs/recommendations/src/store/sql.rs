@@ -310,6 +310,34 @@ impl RecommendationStore for SqlStore {
         Ok(inserted > 0)
     }
 
+    async fn record_activities(&self, activities: &[Activity]) -> StoreResult<u64> {
+        if activities.is_empty() {
+            return Ok(0);
+        }
+        let txn = sql::begin_write(&self.db).await.map_err(db_error)?;
+        let mut inserted = 0;
+        for chunk in activities.chunks(CHUNK) {
+            let rows = chunk.iter().map(|a| activity::ActiveModel {
+                id: Set(a.id.clone()),
+                user_id: Set(a.user_id.clone()),
+                product_id: Set(a.product_id.clone()),
+                kind: Set(a.kind.as_str().to_owned()),
+                occurred_at: Set(a.occurred_at),
+            });
+            inserted += activity::Entity::insert_many(rows)
+                .on_conflict(
+                    OnConflict::column(activity::Column::Id)
+                        .do_nothing()
+                        .to_owned(),
+                )
+                .exec_without_returning(&txn)
+                .await
+                .map_err(db_error)?;
+        }
+        txn.commit().await.map_err(db_error)?;
+        Ok(inserted)
+    }
+
     async fn user_activity(&self, user_id: &str, limit: u64) -> StoreResult<Vec<Activity>> {
         let recent = activity::Entity::find()
             .filter(activity::Column::UserId.eq(user_id))

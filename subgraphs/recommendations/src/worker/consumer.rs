@@ -320,12 +320,7 @@ impl Consumer {
     }
 
     async fn apply(&self, decoded: &Decoded) -> anyhow::Result<&'static str> {
-        let mut new = 0;
-        for activity in &decoded.activities {
-            if self.store.record_activity(activity).await? {
-                new += 1;
-            }
-        }
+        let new = self.store.record_activities(&decoded.activities).await?;
         if decoded.purchase {
             self.dirty.store(true, Ordering::Relaxed);
             // Also for a redelivery: the first delivery may have died before this line; the
