@@ -7,6 +7,7 @@ use sea_orm::{
     ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
     DbErr, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
+use sea_orm_migration::MigratorTrait;
 
 /// Connects; for SQLite, creates the file's folder and turns on WAL so that readers do not
 /// wait for the writer. Each service applies its own migrations afterwards.
@@ -44,6 +45,40 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     .await
 }
 
+/// Applies `M`'s pending migrations with every other process that migrates the same database
+/// kept out until they are done. An API and its worker, or several replicas, start together on
+/// a fresh database; left alone they would both try to create the same tables and one would
+/// fail to start. All migrations run in one transaction that holds the database's write lock
+/// on SQLite and a transaction-scoped advisory lock (keyed by `service`) on PostgreSQL, so the
+/// second process waits, then finds nothing left to do.
+pub async fn migrate<M: MigratorTrait>(
+    db: &DatabaseConnection,
+    service: &str,
+) -> Result<(), DbErr> {
+    let txn = begin_write(db).await?;
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.query_one_raw(sea_orm::Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock($1)",
+            [advisory_key(service).into()],
+        ))
+        .await?;
+    }
+    M::up(&txn, None).await?;
+    txn.commit().await
+}
+
+/// A stable 64-bit key per service (FNV-1a), so services sharing one database do not wait
+/// for each other.
+fn advisory_key(service: &str) -> i64 {
+    let hash = service
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+    i64::from_ne_bytes(hash.to_ne_bytes())
+}
+
 fn sqlite_path(url: &str) -> Option<&str> {
     let rest = url
         .strip_prefix("sqlite://")
@@ -64,5 +99,14 @@ mod tests {
         );
         assert_eq!(sqlite_path("sqlite::memory:"), None);
         assert_eq!(sqlite_path("postgres://x/y"), None);
+    }
+
+    #[test]
+    fn advisory_keys_are_stable_and_distinct() {
+        assert_eq!(super::advisory_key("users"), super::advisory_key("users"));
+        assert_ne!(
+            super::advisory_key("users"),
+            super::advisory_key("notifications")
+        );
     }
 }

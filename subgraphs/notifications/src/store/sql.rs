@@ -9,7 +9,6 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
 };
-use sea_orm_migration::MigratorTrait;
 
 use super::{NotificationStore, StoreError, StoreResult, migrations};
 use crate::model::{
@@ -112,7 +111,7 @@ pub struct SqlStore {
 impl SqlStore {
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         let db = herald_service::sql::connect(url).await?;
-        migrations::Migrator::up(&db, None).await?;
+        herald_service::sql::migrate::<migrations::Migrator>(&db, "notifications").await?;
         Ok(Self { db })
     }
 

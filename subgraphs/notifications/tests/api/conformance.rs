@@ -505,3 +505,23 @@ async fn conformance_on_mongodb_needs_herald_test_mongodb_url() {
     let store = MongoStore::connect(&url, &database).await.expect("mongodb");
     run_suite(Arc::new(store)).await;
 }
+
+/// An API and its worker (or several replicas) start together on a fresh database: each
+/// must come up, with the schema migrated once.
+async fn replicas_migrate_a_fresh_database_together(url: String) {
+    let starts = (0..4).map(|_| SqlStore::connect(&url));
+    for store in futures::future::join_all(starts).await {
+        let store = store.expect("every replica starts");
+        store.ping().await.expect("ping");
+    }
+}
+
+#[tokio::test]
+async fn replicas_migrate_a_fresh_database_together_on_postgres() {
+    replicas_migrate_a_fresh_database_together(fresh_postgres().await).await;
+}
+
+#[tokio::test]
+async fn replicas_migrate_a_fresh_database_together_on_sqlite() {
+    replicas_migrate_a_fresh_database_together(sqlite_url(&temp_dir())).await;
+}

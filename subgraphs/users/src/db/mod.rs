@@ -4,11 +4,10 @@ pub mod entities;
 pub mod migrations;
 
 use sea_orm::DatabaseConnection;
-use sea_orm_migration::MigratorTrait;
 
 /// Connects and brings the schema up to date.
 pub async fn connect(url: &str) -> anyhow::Result<DatabaseConnection> {
     let db = herald_service::sql::connect(url).await?;
-    migrations::Migrator::up(&db, None).await?;
+    herald_service::sql::migrate::<migrations::Migrator>(&db, "users").await?;
     Ok(db)
 }
