@@ -177,6 +177,7 @@ pub fn shoppers(
 }
 
 /// The shipped catalog, parsed the way the service parses it.
+#[allow(dead_code)]
 pub fn catalog() -> Vec<Product> {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -186,11 +187,11 @@ pub fn catalog() -> Vec<Product> {
     herald_recommendations::catalog::parse(&text).expect("a valid catalog")
 }
 
-/// Peak resident memory of this process (Linux), in MiB.
+/// Peak (`VmHWM`) or current (`VmRSS`) resident memory of this process (Linux), in MiB.
 #[allow(dead_code)]
-pub fn peak_rss_mib() -> Option<f64> {
+pub fn rss_mib(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kib / 1024.0)
 }
