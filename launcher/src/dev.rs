@@ -69,7 +69,9 @@ async fn start_and_supervise(
         .start(supervisor)
         .await?;
     ready(plan.recommendations()).start(supervisor).await?;
-    ready(plan.recommendations_worker()).start(supervisor).await?;
+    ready(plan.recommendations_worker())
+        .start(supervisor)
+        .await?;
     ready(plan.router()).start(supervisor).await?;
 
     let router = plan.router_url();
@@ -80,7 +82,9 @@ async fn start_and_supervise(
         let seeded = crate::seed::run(&router, &admin, &crate::preflight::amqp_url())
             .await
             .context("seeding the demo data")?;
-        println!("herald: demo users (log in with these; their inbox and recommendations fill within seconds):");
+        println!(
+            "herald: demo users (log in with these; their inbox and recommendations fill within seconds):"
+        );
         for user in seeded {
             println!(
                 "herald:   {}  password: {}  (id {})",

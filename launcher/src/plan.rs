@@ -21,8 +21,9 @@ pub struct Ports {
 impl Ports {
     pub fn with_offset(offset: u16) -> anyhow::Result<Self> {
         let shift = |port: u16| {
-            port.checked_add(offset)
-                .ok_or_else(|| anyhow::anyhow!("--port-offset {offset} pushes port {port} past 65535"))
+            port.checked_add(offset).ok_or_else(|| {
+                anyhow::anyhow!("--port-offset {offset} pushes port {port} past 65535")
+            })
         };
         Ok(Self {
             router: shift(4000)?,
@@ -137,7 +138,10 @@ impl Plan {
             .set("HERALD_USERS__HOST", HOST)
             .set("HERALD_USERS__PORT", self.ports.users.to_string())
             .default("HERALD_USERS__DATABASE_URL", self.sqlite("users.db"))
-            .default("HERALD_USERS__DATA_DIR", self.data_dir.display().to_string())
+            .default(
+                "HERALD_USERS__DATA_DIR",
+                self.data_dir.display().to_string(),
+            )
     }
 
     pub fn users(&self) -> Service {
@@ -167,7 +171,10 @@ impl Plan {
     fn notifications_env(&self) -> Env {
         self.common()
             .set("HERALD_NOTIFICATIONS__HOST", HOST)
-            .set("HERALD_NOTIFICATIONS__PORT", self.ports.notifications.to_string())
+            .set(
+                "HERALD_NOTIFICATIONS__PORT",
+                self.ports.notifications.to_string(),
+            )
             .set("HERALD_NOTIFICATIONS__WORKER_HOST", HOST)
             .set(
                 "HERALD_NOTIFICATIONS__WORKER_PORT",
@@ -199,7 +206,10 @@ impl Plan {
             args: vec!["worker".into()],
             env: self
                 .notifications_env()
-                .default("HERALD_NOTIFICATIONS__USERS_SERVICE_TOKEN", users_service_token)
+                .default(
+                    "HERALD_NOTIFICATIONS__USERS_SERVICE_TOKEN",
+                    users_service_token,
+                )
                 .0,
             ready_url: format!("{}/ready", url(self.ports.notifications_worker)),
         }
@@ -253,7 +263,10 @@ impl Plan {
             .common()
             .set("HERALD_ROUTER__HOST", HOST)
             .set("HERALD_ROUTER__PORT", self.ports.router.to_string())
-            .set("HERALD_ROUTER__SUBGRAPH_URLS__USERS", graphql(self.ports.users))
+            .set(
+                "HERALD_ROUTER__SUBGRAPH_URLS__USERS",
+                graphql(self.ports.users),
+            )
             .set(
                 "HERALD_ROUTER__SUBGRAPH_URLS__NOTIFICATIONS",
                 graphql(self.ports.notifications),
@@ -264,10 +277,19 @@ impl Plan {
             )
             .default(
                 "HERALD_ROUTER__SUPERGRAPH_OUTPUT",
-                self.data_dir.join("supergraph.graphql").display().to_string(),
+                self.data_dir
+                    .join("supergraph.graphql")
+                    .display()
+                    .to_string(),
             )
-            .default_path("HERALD_ROUTER__SUPERGRAPH_CONFIG", self.committed("supergraph.yaml"))
-            .default_path("HERALD_ROUTER__CONFIG", self.committed("router/router.yaml"));
+            .default_path(
+                "HERALD_ROUTER__SUPERGRAPH_CONFIG",
+                self.committed("supergraph.yaml"),
+            )
+            .default_path(
+                "HERALD_ROUTER__CONFIG",
+                self.committed("router/router.yaml"),
+            );
         Service {
             name: "router",
             program: self.binary(crate::layout::ROUTER),

@@ -51,7 +51,12 @@ struct Router {
 }
 
 impl Router {
-    async fn graphql(&self, query: &str, variables: Value, token: Option<&str>) -> anyhow::Result<Value> {
+    async fn graphql(
+        &self,
+        query: &str,
+        variables: Value,
+        token: Option<&str>,
+    ) -> anyhow::Result<Value> {
         let mut request = self
             .http
             .post(&self.endpoint)
@@ -82,7 +87,11 @@ const RECORD: &str =
 
 async fn login(router: &Router, user: &DemoUser) -> anyhow::Result<Option<(String, String)>> {
     let body = router
-        .graphql(LOGIN, json!({ "email": user.email, "password": user.password }), None)
+        .graphql(
+            LOGIN,
+            json!({ "email": user.email, "password": user.password }),
+            None,
+        )
         .await?;
     let login = &body["data"]["login"];
     match (login["accessToken"].as_str(), login["user"]["id"].as_str()) {
@@ -128,7 +137,10 @@ async fn record(router: &Router, token: &str, user: &DemoUser) -> anyhow::Result
             )
             .await?;
         if body["data"]["recordActivity"].is_null() {
-            anyhow::bail!("recording {kind} {product} for {} failed: {body}", user.email);
+            anyhow::bail!(
+                "recording {kind} {product} for {} failed: {body}",
+                user.email
+            );
         }
     }
     Ok(())
@@ -171,7 +183,11 @@ fn shop_events(user_id: &str, order_number: usize) -> [Envelope; 2] {
     [placed, shipped]
 }
 
-pub async fn run(router_url: &str, admin_token: &str, amqp_url: &str) -> anyhow::Result<Vec<Seeded>> {
+pub async fn run(
+    router_url: &str,
+    admin_token: &str,
+    amqp_url: &str,
+) -> anyhow::Result<Vec<Seeded>> {
     let router = Router {
         http: reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
@@ -192,7 +208,11 @@ pub async fn run(router_url: &str, admin_token: &str, amqp_url: &str) -> anyhow:
     // The worker builds its model at start-up (empty on a fresh data dir) and then only every
     // few minutes; a recompute now turns the activity above into recommendations at once.
     let body = router
-        .graphql("mutation { recomputeRecommendations }", json!({}), Some(admin_token))
+        .graphql(
+            "mutation { recomputeRecommendations }",
+            json!({}),
+            Some(admin_token),
+        )
         .await?;
     if body["data"]["recomputeRecommendations"].is_null() {
         anyhow::bail!("asking for a recompute failed: {body}");
@@ -215,7 +235,9 @@ async fn sign_in_patiently(router: &Router, user: &DemoUser) -> anyhow::Result<(
     loop {
         let attempt = async {
             let (id, token) = sign_in(router, user).await?;
-            let body = router.graphql("{ me { id } }", json!({}), Some(&token)).await?;
+            let body = router
+                .graphql("{ me { id } }", json!({}), Some(&token))
+                .await?;
             if body["data"]["me"]["id"].as_str() == Some(id.as_str()) {
                 Ok((id, token))
             } else {

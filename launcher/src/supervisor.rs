@@ -146,7 +146,12 @@ impl Supervisor {
         self.children
             .iter()
             .find(|c| c.name == name)
-            .and_then(|c| c.tail.lock().ok().map(|t| t.iter().cloned().collect::<Vec<_>>()))
+            .and_then(|c| {
+                c.tail
+                    .lock()
+                    .ok()
+                    .map(|t| t.iter().cloned().collect::<Vec<_>>())
+            })
             .unwrap_or_default()
             .join("\n")
     }

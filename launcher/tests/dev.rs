@@ -17,9 +17,14 @@ use serde_json::{Value, json};
 /// Generous: six cold processes, first migrations, on a loaded 2-core CI machine.
 const DEADLINE: Duration = Duration::from_secs(240);
 
+/// The service binaries: beside this package's `herald` (where `cargo test --workspace` puts
+/// them), or in `HERALD_TEST_BIN_DIR` when they were built into another target directory.
 fn bin_dir() -> PathBuf {
     let launcher = PathBuf::from(env!("CARGO_BIN_EXE_herald"));
-    let dir = launcher.parent().expect("target/<profile>").to_path_buf();
+    let dir = match std::env::var_os("HERALD_TEST_BIN_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => launcher.parent().expect("target/<profile>").to_path_buf(),
+    };
     for name in [
         "herald-users",
         "herald-notifications",
@@ -44,11 +49,13 @@ fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// An offset that puts all six default ports on free ports, away from the usual ones.
+/// An offset that puts all six default ports on free ports, away from the usual ones and
+/// below Linux's ephemeral range (32768+), where other tests' port-0 listeners land.
 fn free_offset() -> u16 {
-    let seed = std::process::id() as u64 ^ u64::from(Instant::now().elapsed().subsec_nanos());
+    // Random per call: tests in this binary run at the same time and must not pick one range.
+    let seed = uuid::Uuid::new_v4().as_u64_pair().0 % 1_000_003;
     for attempt in 0..200u64 {
-        let offset = 20_000 + ((seed.wrapping_mul(7919) + attempt * 131) % 30_000) as u16;
+        let offset = 11_000 + ((seed.wrapping_mul(7919) + attempt * 131) % 12_000) as u16;
         let free = [4000u16, 8001, 8002, 8003, 9102, 9103]
             .iter()
             .all(|port| TcpListener::bind(("127.0.0.1", port + offset)).is_ok());
@@ -92,12 +99,18 @@ impl Launcher {
                 }
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
                 Err(mpsc::RecvTimeoutError::Disconnected) => {
-                    panic!("the launcher exited before printing {needle:?}:\n{}", self.log())
+                    panic!(
+                        "the launcher exited before printing {needle:?}:\n{}",
+                        self.log()
+                    )
                 }
             }
             if let Ok(Some(status)) = self.child.try_wait() {
                 self.drain();
-                panic!("the launcher exited ({status}) before printing {needle:?}:\n{}", self.log());
+                panic!(
+                    "the launcher exited ({status}) before printing {needle:?}:\n{}",
+                    self.log()
+                );
             }
             assert!(
                 started.elapsed() < DEADLINE,
@@ -142,13 +155,22 @@ impl Drop for Launcher {
     }
 }
 
-fn start_launcher() -> Launcher {
-    let bin_dir = bin_dir();
+fn new_run() -> (String, PathBuf) {
     let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
     let data_dir = std::env::temp_dir().join(format!("herald-launcher-{id}"));
+    (id, data_dir)
+}
+
+fn start_launcher(id: &str, data_dir: &Path) -> Launcher {
+    let id = id.to_owned();
+    let bin_dir = bin_dir();
+    let data_dir = data_dir.to_path_buf();
     let offset = free_offset();
-    let mut child = Command::new(bin_dir.join("herald"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
         .args(["dev", "--seed-demo", "--port-offset", &offset.to_string()])
+        .arg("--bin-dir")
+        .arg(&bin_dir)
+        .env_remove("HERALD_TEST_BIN_DIR")
         .arg("--data-dir")
         .arg(&data_dir)
         .current_dir(workspace_root())
@@ -163,8 +185,14 @@ fn start_launcher() -> Launcher {
         )
         .env("HERALD_NOTIFICATIONS__EVENTS_QUEUE_EXPIRES_MS", "120000")
         .env("HERALD_RECOMMENDATIONS__EVENTS_QUEUE_EXPIRES_MS", "120000")
-        .env("HERALD_NOTIFICATIONS__QUEUE_PREFIX", format!("launcher-{id}"))
-        .env("HERALD_RECOMMENDATIONS__QUEUE_PREFIX", format!("launcher-{id}"))
+        .env(
+            "HERALD_NOTIFICATIONS__QUEUE_PREFIX",
+            format!("launcher-{id}"),
+        )
+        .env(
+            "HERALD_RECOMMENDATIONS__QUEUE_PREFIX",
+            format!("launcher-{id}"),
+        )
         .env("RUST_LOG", "info")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -173,8 +201,14 @@ fn start_launcher() -> Launcher {
         .expect("starting herald dev");
     let (tx, lines) = mpsc::channel();
     for stream in [
-        child.stdout.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
-        child.stderr.take().map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn std::io::Read + Send>),
     ]
     .into_iter()
     .flatten()
@@ -223,7 +257,8 @@ const FEDERATED: &str = "{ me { id name unreadNotificationCount \
 
 #[tokio::test(flavor = "multi_thread")]
 async fn herald_dev_seeds_a_demo_users_inbox_and_recommendations_and_stops_every_child() {
-    let mut launcher = start_launcher();
+    let (id, data_dir) = new_run();
+    let mut launcher = start_launcher(&id, &data_dir);
     let ready = launcher.wait_for_line("GraphQL endpoint");
     let endpoint = ready
         .split_whitespace()
@@ -277,6 +312,23 @@ async fn herald_dev_seeds_a_demo_users_inbox_and_recommendations_and_stops_every
         "{body}"
     );
 
+    let status = interrupt(&mut launcher);
+    assert!(
+        status.success(),
+        "launcher exit {status}:\n{}",
+        launcher.log()
+    );
+    for (name, pid) in &launcher.pids {
+        assert_eq!(
+            kill(Pid::from_raw(*pid), None),
+            Err(Errno::ESRCH),
+            "{name} (pid {pid}) is still there after the launcher stopped"
+        );
+    }
+}
+
+/// SIGINT, as Ctrl-C would; returns the launcher's exit status.
+fn interrupt(launcher: &mut Launcher) -> std::process::ExitStatus {
     kill(launcher.pid(), Signal::SIGINT).expect("SIGINT to the launcher");
     let started = Instant::now();
     let status = loop {
@@ -291,12 +343,47 @@ async fn herald_dev_seeds_a_demo_users_inbox_and_recommendations_and_stops_every
         std::thread::sleep(Duration::from_millis(100));
     };
     launcher.drain();
-    assert!(status.success(), "launcher exit {status}:\n{}", launcher.log());
-    for (name, pid) in &launcher.pids {
-        assert_eq!(
-            kill(Pid::from_raw(*pid), None),
-            Err(Errno::ESRCH),
-            "{name} (pid {pid}) is still there after the launcher stopped"
-        );
-    }
+    status
+}
+
+/// The demo users' `email (id ...)` lines the launcher printed.
+fn demo_users(launcher: &Launcher) -> Vec<String> {
+    launcher
+        .output
+        .iter()
+        .filter(|line| line.contains("@demo.herald.test"))
+        .cloned()
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn herald_dev_seed_demo_twice_on_one_data_dir_logs_the_demo_users_in_again() {
+    let (id, data_dir) = new_run();
+    let mut first = start_launcher(&id, &data_dir);
+    first.wait_for_line("GraphQL endpoint");
+    let users = demo_users(&first);
+    assert_eq!(users.len(), 2, "{}", first.log());
+    let status = interrupt(&mut first);
+    assert!(
+        status.success(),
+        "first run exit {status}:\n{}",
+        first.log()
+    );
+    // The data dir belongs to the second run now.
+    first.data_dir = std::env::temp_dir().join("herald-launcher-none");
+
+    let mut second = start_launcher(&id, &data_dir);
+    second.wait_for_line("GraphQL endpoint");
+    assert_eq!(
+        demo_users(&second),
+        users,
+        "the same demo accounts (same ids) on a second run:\n{}",
+        second.log()
+    );
+    let status = interrupt(&mut second);
+    assert!(
+        status.success(),
+        "second run exit {status}:\n{}",
+        second.log()
+    );
 }
