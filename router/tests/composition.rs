@@ -180,3 +180,33 @@ fn conflicting_subgraphs_fail_with_the_composers_messages() {
     let text = errors.to_string();
     assert!(text.contains("size"), "{text}");
 }
+
+#[test]
+fn router_yaml_is_a_valid_engine_configuration() {
+    let text = std::fs::read_to_string(workspace_root().join("router/router.yaml"))
+        .expect("router/router.yaml");
+    // The engine insists that the supergraph file exists; point it at a stand-in.
+    let stand_in = std::env::temp_dir().join(format!(
+        "herald-router-config-test-{}.graphql",
+        std::process::id()
+    ));
+    std::fs::write(&stand_in, "type Query { a: Int }").expect("stand-in supergraph");
+    let default = "default: ../data/supergraph.graphql";
+    assert!(text.contains(default));
+    let text = text.replace(default, &format!("default: {}", stand_in.display()));
+    let config = hive_router::config::parse_yaml_config(text).unwrap_or_else(|e| panic!("{e}"));
+    assert!(config.jwt.is_jwt_auth_enabled());
+    assert_eq!(config.jwt.require_authentication, Some(false));
+    assert!(
+        config
+            .plugins
+            .get("herald_reject_unverified_tokens")
+            .is_some_and(|p| p.enabled)
+    );
+    assert_eq!(config.limits.max_depth.as_ref().map(|d| d.n), Some(10));
+    assert!(config.limits.max_aliases.is_some() && config.limits.max_tokens.is_some());
+    assert!(config.cors.enabled);
+    assert!(config.subscriptions.enabled && config.websocket.enabled);
+    assert!(config.telemetry.metrics.is_enabled());
+    let _ = std::fs::remove_file(stand_in);
+}

@@ -49,6 +49,42 @@ pub fn free_port() -> u16 {
         .expect("a free port")
 }
 
+pub fn amqp_url() -> String {
+    std::env::var("HERALD_AMQP_URL")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// Waits until a worker consumes `queue`: events published before its queue is declared and
+/// bound would be dropped by the exchange.
+async fn wait_for_consumer(queue: &str) {
+    let connection =
+        lapin::Connection::connect(&amqp_url(), lapin::ConnectionProperties::default())
+            .await
+            .expect("RabbitMQ must be running for the end-to-end tests");
+    let started = Instant::now();
+    loop {
+        // A passive declare fails (and closes the channel) while the queue does not exist.
+        let channel = connection.create_channel().await.expect("channel");
+        let passive = lapin::options::QueueDeclareOptions {
+            passive: true,
+            ..Default::default()
+        };
+        if let Ok(declared) = channel
+            .queue_declare(queue.into(), passive, lapin::types::FieldTable::default())
+            .await
+            && declared.consumer_count() > 0
+        {
+            let _ = connection.close(0, "done".into()).await;
+            return;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "nothing ever consumed {queue}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 pub struct Process {
     pub name: String,
     child: Child,
@@ -93,6 +129,11 @@ pub enum Subgraphs {
 
 impl Platform {
     pub async fn start(subgraphs: Subgraphs) -> Self {
+        Self::start_with(subgraphs, workspace_root().join("supergraph.yaml")).await
+    }
+
+    /// With the router composing from another `supergraph.yaml`.
+    pub async fn start_with(subgraphs: Subgraphs, supergraph_config: PathBuf) -> Self {
         let test_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
         let dir = std::env::temp_dir().join(format!("herald-e2e-{test_id}"));
         std::fs::create_dir_all(&dir).expect("test dir");
@@ -171,15 +212,13 @@ impl Platform {
             &["worker"],
             &notifications_env,
         );
+        wait_for_consumer(&format!("notifications.events.e2e-{}", platform.test_id)).await;
 
         let mut router_env = vec![
             ("HERALD_ROUTER__HOST", "127.0.0.1".to_owned()),
             (
                 "HERALD_ROUTER__SUPERGRAPH_CONFIG",
-                workspace_root()
-                    .join("supergraph.yaml")
-                    .display()
-                    .to_string(),
+                supergraph_config.display().to_string(),
             ),
             (
                 "HERALD_ROUTER__CONFIG",
@@ -230,6 +269,10 @@ impl Platform {
                     "HERALD_RECOMMENDATIONS__QUEUE_PREFIX",
                     format!("e2e-{}", platform.test_id),
                 ),
+                // Rebuild the model and refresh a shopper quickly, so that the story's
+                // purchases turn into recommendations within the test's patience.
+                ("HERALD_RECOMMENDATIONS__MODEL_REFRESH_SECS", "1".into()),
+                ("HERALD_RECOMMENDATIONS__REFRESH_DELAY_MS", "100".into()),
                 (
                     "HERALD_RECOMMENDATIONS__EVENTS_QUEUE_EXPIRES_MS",
                     "120000".into(),
@@ -252,6 +295,7 @@ impl Platform {
                 &["worker"],
                 &env,
             );
+            wait_for_consumer(&format!("recommendations.events.e2e-{}", platform.test_id)).await;
             router_env.push((
                 "HERALD_ROUTER__SUBGRAPH_URLS__RECOMMENDATIONS",
                 format!("{url}/graphql"),

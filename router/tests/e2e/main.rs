@@ -3,5 +3,6 @@
 
 mod federated;
 mod helpers;
+mod recompose;
 mod security;
 mod story;

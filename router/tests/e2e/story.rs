@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-use crate::helpers::{DEADLINE, Platform, Subgraphs, workspace_root};
+use crate::helpers::{DEADLINE, Platform, Subgraphs, amqp_url, workspace_root};
 
 fn catalog_product_ids(n: usize) -> Vec<String> {
     let path = workspace_root().join("subgraphs/recommendations/catalog/products.jsonl");
@@ -73,6 +73,21 @@ async fn next_json(socket: &mut Socket) -> Value {
     }
 }
 
+async fn purchase(platform: &Platform, token: &str, product: &str) {
+    let body = platform
+        .graphql(
+            "mutation($id: ID!) { recordActivity(input: {productId: $id, kind: PURCHASED}) { recorded } }",
+            json!({ "id": product }),
+            Some(token),
+        )
+        .await;
+    assert_eq!(
+        body["data"]["recordActivity"]["recorded"],
+        json!(true),
+        "recordActivity: {body}"
+    );
+}
+
 #[tokio::test]
 async fn purchases_lead_to_recommendations_and_shipping_to_a_live_notification() {
     let platform = Platform::start(Subgraphs::All).await;
@@ -85,16 +100,15 @@ async fn purchases_lead_to_recommendations_and_shipping_to_a_live_notification()
     )
     .await;
 
-    for product in catalog_product_ids(2) {
-        let body = platform
-            .graphql(
-                "mutation($id: ID!) { recordActivity(input: {productId: $id, kind: PURCHASED}) { __typename } }",
-                json!({ "id": product }),
-                Some(&token),
-            )
-            .await;
-        assert!(body.get("errors").is_none(), "recordActivity: {body}");
+    // Other shoppers bought these together; then Ada buys the first one.
+    let products = catalog_product_ids(3);
+    for name in ["Bob", "Carol"] {
+        let (_, other) = platform.register_and_login(name).await;
+        for product in &products {
+            purchase(&platform, &other, product).await;
+        }
     }
+    purchase(&platform, &token, &products[0]).await;
 
     // recommendations worker → recommendation.generated → notifications worker → inbox.
     let body = platform
@@ -115,11 +129,7 @@ async fn purchases_lead_to_recommendations_and_shipping_to_a_live_notification()
     assert!(!recommendations.is_empty(), "{body}");
 
     // The shop ships an order.
-    let publisher = Publisher::new(
-        std::env::var("HERALD_AMQP_URL")
-            .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into()),
-        "herald-router-e2e",
-    );
+    let publisher = Publisher::new(amqp_url(), "herald-router-e2e");
     let order_id = format!("E2E-{}", platform.test_id);
     publisher
         .publish(&Envelope::new(
