@@ -168,6 +168,7 @@ impl MigrationTrait for CreateRecommendationTables {
             .columns([Counters::Name, Counters::Value])
             .values_panic(["catalog".into(), 0i64.into()])
             .values_panic(["model".into(), 0i64.into()])
+            .on_conflict(OnConflict::column(Counters::Name).do_nothing().to_owned())
             .to_owned();
         manager.exec_stmt(seed).await?;
         manager

@@ -295,7 +295,16 @@ impl RecommendationStore for MongoStore {
     }
 
     async fn all_products(&self) -> StoreResult<Vec<Product>> {
-        self.list_products(None, None, u64::MAX >> 1).await
+        let docs: Vec<ProductDoc> = self
+            .products
+            .find(doc! {})
+            .sort(doc! {"_id": 1})
+            .await
+            .map_err(db_error)?
+            .try_collect()
+            .await
+            .map_err(db_error)?;
+        Ok(docs.into_iter().map(to_product).collect())
     }
 
     async fn record_activity(&self, a: &Activity) -> StoreResult<bool> {
