@@ -35,6 +35,9 @@ pub struct Mutation(InboxMutation, AdminMutation);
 pub fn build_schema(inbox: Arc<Inbox>, jobs: Jobs) -> NotificationsSchema {
     Schema::build(Query::default(), Mutation::default(), Subscription)
         .enable_federation()
+        // Without this the federation SDL leaves `Subscription` out, and the router, which
+        // composes from that SDL, cannot pass subscriptions through to this subgraph.
+        .enable_subscription_in_federation()
         .extension(GraphqlMetricsExtension::new("notifications"))
         .data(DataLoader::new(
             NotificationLoader {
