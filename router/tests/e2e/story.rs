@@ -58,6 +58,52 @@ async fn subscribe(platform: &Platform, token: &str, query: &str) -> Socket {
     socket
 }
 
+/// Opens a subscription to the unread count (which answers with the current value at once)
+/// and returns that first value, or whatever the router said instead.
+async fn try_subscribe(platform: &Platform, token: &str) -> Result<Value, String> {
+    let url = format!("{}/graphql", platform.router_url.replacen("http", "ws", 1));
+    let mut request = url.into_client_request().map_err(|e| e.to_string())?;
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "graphql-transport-ws".parse().expect("header"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let messages = [
+        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}}),
+        json!({"id": "1", "type": "subscribe", "payload": {"query": "subscription { unreadNotificationCountChanged }"}}),
+    ];
+    for message in messages {
+        socket
+            .send(Message::Text(message.to_string().into()))
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    loop {
+        let frame = tokio::time::timeout(DEADLINE, socket.next())
+            .await
+            .map_err(|_| "no answer".to_owned())?;
+        match frame {
+            Some(Ok(Message::Text(text))) => {
+                let value: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+                match value["type"].as_str() {
+                    Some("connection_ack") | Some("ping") | Some("pong") => continue,
+                    Some("next")
+                        if value["payload"]["data"].is_object()
+                            && value["payload"].get("errors").is_none() =>
+                    {
+                        return Ok(value);
+                    }
+                    _ => return Err(value.to_string()),
+                }
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            other => return Err(format!("{other:?}")),
+        }
+    }
+}
+
 async fn next_json(socket: &mut Socket) -> Value {
     loop {
         let message = tokio::time::timeout(DEADLINE, socket.next())
@@ -128,6 +174,13 @@ async fn purchases_lead_to_recommendations_and_shipping_to_a_live_notification()
         .expect("recommendations");
     assert!(!recommendations.is_empty(), "{body}");
 
+    ship_and_see_it_live(&platform, &user_id, &token, &mut live).await;
+    let _ = live.close(None).await;
+}
+
+/// The shop's `order.shipped` event becomes an ORDER_UPDATES notification, in the inbox and
+/// live on `live`.
+async fn ship_and_see_it_live(platform: &Platform, user_id: &str, token: &str, live: &mut Socket) {
     // The shop ships an order.
     let publisher = Publisher::new(amqp_url(), "herald-router-e2e");
     let order_id = format!("E2E-{}", platform.test_id);
@@ -143,7 +196,7 @@ async fn purchases_lead_to_recommendations_and_shipping_to_a_live_notification()
     platform
         .poll(
             "{ me { notifications(first: 10, category: ORDER_UPDATES) { edges { node { title } } } } }",
-            &token,
+            token,
             |b| b.to_string().contains(&shipped_title),
         )
         .await;
@@ -151,7 +204,7 @@ async fn purchases_lead_to_recommendations_and_shipping_to_a_live_notification()
     // Every notification also arrived live through the router's subscription.
     let started = std::time::Instant::now();
     loop {
-        let frame = next_json(&mut live).await;
+        let frame = next_json(live).await;
         assert_eq!(frame["type"], json!("next"), "{frame}");
         if frame.to_string().contains(&shipped_title) {
             break;
@@ -161,5 +214,34 @@ async fn purchases_lead_to_recommendations_and_shipping_to_a_live_notification()
             "the shipping notification never came over the subscription"
         );
     }
+}
+
+/// Subscriptions pass through the router to the notifications subgraph (graphql-transport-ws
+/// both ways), with the caller's token from `connection_init`.
+#[tokio::test]
+async fn order_shipped_reaches_the_inbox_and_a_subscription_through_the_router() {
+    let platform = Platform::start(Subgraphs::UsersAndNotifications).await;
+    let (user_id, token) = platform.register_and_login("Ada").await;
+    let mut live = subscribe(
+        &platform,
+        &token,
+        "subscription { notificationReceived { title category } }",
+    )
+    .await;
+    ship_and_see_it_live(&platform, &user_id, &token, &mut live).await;
+
+    // A forged token in connection_init gets no subscription.
+    let forger = herald_service::testing::TestIssuer::new(&platform.dir.join("forger"));
+    let forged = forger.user_token(&user_id);
+    let accepted = try_subscribe(&platform, &token).await;
+    assert!(
+        accepted.is_ok(),
+        "the genuine token subscribes: {accepted:?}"
+    );
+    let refused = try_subscribe(&platform, &forged).await;
+    assert!(
+        refused.is_err(),
+        "a forged token must not subscribe: {refused:?}"
+    );
     let _ = live.close(None).await;
 }
