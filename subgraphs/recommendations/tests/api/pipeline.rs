@@ -106,7 +106,9 @@ async fn publish(kind: &str, data: Value) -> Envelope<Value> {
 
 #[tokio::test]
 async fn order_placed_events_from_rabbitmq_change_recommendations_and_publish() {
-    let app = spawn_with(no_catalog()).await;
+    let mut settings = no_catalog();
+    settings.push(("recommendations.model_refresh_secs", json!(1)));
+    let app = spawn_with(settings).await;
     app.seed_fixture().await;
     app.rebuild_model().await;
     let mut tap = Tap::new(routing::RECOMMENDATION_GENERATED).await;
@@ -175,6 +177,27 @@ async fn order_placed_events_from_rabbitmq_change_recommendations_and_publish() 
         .filter(|a| a.product_id == "camera")
         .count();
     assert_eq!(purchases, 1);
+    // The purchase also brings a model rebuild, without waiting for the nightly recompute.
+    eventually("the model to be rebuilt after the purchase", || async {
+        let versions = recommender.store().versions().await.ok()?;
+        (versions.model >= 2).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_job_scheduler_fires_the_recompute() {
+    let mut settings = no_catalog();
+    settings.push(("recommendations.recompute_cron", json!("*/2 * * * * *")));
+    let app = spawn_with(settings).await;
+    app.seed_fixture().await;
+    let mut tap = Tap::new(routing::RECOMMENDATION_GENERATED).await;
+    // Only viewing: no purchase refresh, so only a recompute can publish for this shopper.
+    let viewer = new_user();
+    app.record(&viewer, "camera", "VIEWED").await;
+    app.spawn_worker().await;
+    let event = tap.next_for(&viewer).await;
+    assert_eq!(event["data"]["product_ids"][0], "lens", "{event}");
 }
 
 #[tokio::test]
