@@ -42,6 +42,17 @@ pub fn build_schema(recommender: Arc<Recommender>, jobs: Jobs) -> Recommendation
         .finish()
 }
 
+/// The signed-in shopper (or admin) acting for themself. Subjects that could not be a
+/// stored user id are refused rather than truncated.
+fn shopper<'a>(ctx: &Context<'a>) -> Result<&'a herald_service::Caller, ApiError> {
+    let caller = caller(ctx)?;
+    caller.ensure_any_role(&[Role::User, Role::Admin])?;
+    if model::validate_id("subject", &caller.subject).is_err() {
+        return Err(ApiError::forbidden());
+    }
+    Ok(caller)
+}
+
 fn recommender<'a>(ctx: &Context<'a>) -> &'a Arc<Recommender> {
     ctx.data_unchecked::<Arc<Recommender>>()
 }
@@ -250,8 +261,7 @@ impl Mutation {
         ctx: &Context<'_>,
         input: RecordActivityInput,
     ) -> Result<RecordActivityPayload, ApiError> {
-        let caller = caller(ctx)?;
-        caller.ensure_any_role(&[Role::User, Role::Admin])?;
+        let caller = shopper(ctx)?;
         model::validate_id("productId", &input.product_id)?;
         let key = match input.idempotency_key {
             Some(key) if key.is_empty() || key.len() > 100 => {
@@ -297,8 +307,7 @@ impl Mutation {
         ctx: &Context<'_>,
         categories: Vec<String>,
     ) -> Result<Vec<String>, ApiError> {
-        let caller = caller(ctx)?;
-        caller.ensure_any_role(&[Role::User, Role::Admin])?;
+        let caller = shopper(ctx)?;
         if categories.len() > MAX_INTERESTS {
             return Err(ApiError::bad_input(
                 "categories",

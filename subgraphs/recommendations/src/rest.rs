@@ -1,5 +1,6 @@
 //! The seed system's REST route, as a thin layer over the recommender.
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -43,9 +44,11 @@ async fn recommendations(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     Path(user_id): Path<String>,
-    Query(params): Query<Params>,
+    params: Result<Query<Params>, QueryRejection>,
 ) -> Result<Json<SeedRecommendations>, ApiError> {
     caller.ensure_can_access_user(&user_id)?;
+    let Query(params) =
+        params.map_err(|_| ApiError::bad_input("limit", "must be a number from 0 to 100"))?;
     model::validate_id("user_id", &user_id)?;
     let limit = params.limit.unwrap_or(10);
     if limit > 100 {

@@ -110,7 +110,8 @@ impl MigrationTrait for CreateRecommendationTables {
                 Table::create()
                     .table(Activity::Table)
                     .if_not_exists()
-                    .col(string_len(Activity::Id, 200).primary_key())
+                    // `api/<user>/<key>` or `evt/<envelope id>/<product>`.
+                    .col(string_len(Activity::Id, 400).primary_key())
                     .col(string_len(Activity::UserId, 128))
                     .col(string_len(Activity::ProductId, 128))
                     .col(string_len(Activity::Kind, 16))

@@ -54,4 +54,14 @@ async fn seed_rest_recommendations_for_self_or_admin_only() {
     assert_eq!(response.status(), 200);
     let body: Value = response.json().await.expect("json");
     assert_eq!(body["products"].as_array().map(Vec::len), Some(3));
+    let response = app
+        .client
+        .get(format!("{url}?limit=-1"))
+        .bearer_auth(app.issuer.user_token(&me))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(body["error"]["code"], "BAD_USER_INPUT");
 }
