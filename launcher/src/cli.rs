@@ -53,7 +53,7 @@ pub async fn run() -> ExitCode {
         Command::Dev(args) => match crate::dev::run(args).await {
             Ok(code) => code,
             Err(e) => {
-                eprintln!("herald: {e:#}");
+                warn!("herald: {e:#}");
                 ExitCode::FAILURE
             }
         },

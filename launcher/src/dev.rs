@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
+use tokio::sync::watch;
 
 use crate::cli::DevArgs;
 use crate::plan::{Plan, Ports, Service, absolute};
@@ -19,7 +20,7 @@ pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let project_root = crate::layout::project_root();
     if project_root.is_none() {
-        eprintln!(
+        warn!(
             "herald: no supergraph.yaml in this directory or above; run from the checkout, or set \
              HERALD_ROUTER__SUPERGRAPH_CONFIG, HERALD_ROUTER__CONFIG and \
              HERALD_RECOMMENDATIONS__CATALOG_PATH"
@@ -32,23 +33,38 @@ pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         project_root,
     };
 
+    // Listening before any child starts: a Ctrl-C in the terminal reaches the children too
+    // (one process group), and their exits must then not read as crashes.
+    let (stop_tx, stop_rx) = watch::channel(None);
+    tokio::spawn(async move {
+        let _ = stop_tx.send(Some(shutdown_signal().await));
+    });
     let mut supervisor = Supervisor::new();
     let outcome = tokio::select! {
-        outcome = start_and_supervise(&plan, &args, &mut supervisor) => outcome,
-        signal = shutdown_signal() => {
-            eprintln!("herald: {signal}, stopping every service");
+        biased;
+        signal = stopped(stop_rx.clone()) => {
+            warn!("herald: {signal}, stopping every service");
             Ok(ExitCode::SUCCESS)
         }
+        outcome = start_and_supervise(&plan, &args, &mut supervisor, stop_rx) => outcome,
     };
     supervisor.stop_all(args.grace).await;
-    eprintln!("herald: all services stopped");
+    warn!("herald: all services stopped");
     outcome
+}
+
+async fn stopped(mut stop: watch::Receiver<Option<&'static str>>) -> &'static str {
+    match stop.wait_for(Option::is_some).await {
+        Ok(signal) => signal.unwrap_or("stopped"),
+        Err(_) => std::future::pending().await,
+    }
 }
 
 async fn start_and_supervise(
     plan: &Plan,
     args: &DevArgs,
     supervisor: &mut Supervisor,
+    stop: watch::Receiver<Option<&'static str>>,
 ) -> anyhow::Result<ExitCode> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(5))
@@ -82,25 +98,32 @@ async fn start_and_supervise(
         let seeded = crate::seed::run(&router, &admin, &crate::preflight::amqp_url())
             .await
             .context("seeding the demo data")?;
-        println!(
+        say!(
             "herald: demo users (log in with these; their inbox and recommendations fill within seconds):"
         );
         for user in seeded {
-            println!(
+            say!(
                 "herald:   {}  password: {}  (id {})",
-                user.email, user.password, user.user_id
+                user.email,
+                user.password,
+                user.user_id
             );
         }
     }
     for (name, pid) in supervisor.pids() {
-        println!("herald: {name} pid {pid}");
+        say!("herald: {name} pid {pid}");
     }
-    println!("herald: GraphQL endpoint   {router}/graphql");
-    println!("herald: playground          {router}/graphql (open in a browser)");
-    println!("herald: Herald is ready; Ctrl-C stops every service");
+    say!("herald: GraphQL endpoint   {router}/graphql");
+    say!("herald: playground          {router}/graphql (open in a browser)");
+    say!("herald: Herald is ready; Ctrl-C stops every service");
 
     let exit = supervisor.next_exit().await;
-    eprintln!(
+    // A terminal's Ctrl-C may reach a child a moment before the launcher notices it.
+    if let Ok(signal) = tokio::time::timeout(Duration::from_millis(500), stopped(stop)).await {
+        warn!("herald: {signal}, stopping every service");
+        return Ok(ExitCode::SUCCESS);
+    }
+    warn!(
         "herald: {} exited unexpectedly ({}); stopping the others. Its last lines:\n{}",
         exit.name,
         exit.status,
@@ -125,7 +148,7 @@ impl Ready {
             if let Ok(response) = self.http.get(&self.service.ready_url).send().await
                 && response.status().is_success()
             {
-                eprintln!(
+                warn!(
                     "herald: {name} is ready ({:.1}s)",
                     started.elapsed().as_secs_f64()
                 );

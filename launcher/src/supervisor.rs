@@ -171,7 +171,7 @@ impl Supervisor {
                 .await
                 .is_ok_and(|r| r.is_ok());
             if !stopped {
-                eprintln!(
+                warn!(
                     "herald: {} did not stop within {grace:?}; killing it",
                     child.name
                 );
