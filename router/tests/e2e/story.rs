@@ -146,14 +146,39 @@ async fn purchases_lead_to_recommendations_and_shipping_to_a_live_notification()
     )
     .await;
 
-    // Other shoppers bought these together; then Ada buys the first one.
+    // Other shoppers' orders come in from the shop (`order.placed`, the worker's path) ...
     let products = catalog_product_ids(3);
-    for name in ["Bob", "Carol"] {
-        let (_, other) = platform.register_and_login(name).await;
-        for product in &products {
-            purchase(&platform, &other, product).await;
-        }
+    let publisher = Publisher::new(amqp_url(), "herald-router-e2e");
+    for shopper in 0..2 {
+        let items: Vec<Value> = products
+            .iter()
+            .map(|id| json!({ "product_id": id, "quantity": 1, "unit_price": 10.0 }))
+            .collect();
+        publisher
+            .publish(&Envelope::new(
+                "order.placed",
+                json!({
+                    "order_id": format!("E2E-{}-{shopper}", platform.test_id),
+                    "user_id": format!("e2e-shopper-{}-{shopper}", platform.test_id),
+                    "items": items, "total": 30.0, "currency": "EUR",
+                }),
+            ))
+            .await
+            .expect("publish order.placed");
     }
+    // ... and once the model has learnt from them, Ada has something to be recommended ...
+    platform
+        .poll(
+            "{ me { recommendations(first: 3) { product { id } } } }",
+            &token,
+            |b| {
+                b["data"]["me"]["recommendations"]
+                    .as_array()
+                    .is_some_and(|r| !r.is_empty())
+            },
+        )
+        .await;
+    // ... when she buys one of those products herself (the API's path).
     purchase(&platform, &token, &products[0]).await;
 
     // recommendations worker → recommendation.generated → notifications worker → inbox.
@@ -172,7 +197,14 @@ async fn purchases_lead_to_recommendations_and_shipping_to_a_live_notification()
     let recommendations = body["data"]["me"]["recommendations"]
         .as_array()
         .expect("recommendations");
-    assert!(!recommendations.is_empty(), "{body}");
+    assert!(
+        recommendations
+            .iter()
+            .any(|r| r["reason"] == json!("BOUGHT_TOGETHER")),
+        "what others bought with it comes first: {body}"
+    );
+    let notification = &body["data"]["me"]["notifications"]["edges"][0]["node"];
+    assert_eq!(notification["title"], json!("New picks for you"), "{body}");
 
     ship_and_see_it_live(&platform, &user_id, &token, &mut live).await;
     let _ = live.close(None).await;
