@@ -3,7 +3,8 @@
 # herald-recommendations, herald-router and the `herald` launcher. docker-compose.yml runs each
 # service from it with a different command.
 
-FROM rust:1.95-slim-bookworm AS build
+# The exact toolchain of rust-toolchain.toml, so rustup has nothing to download.
+FROM rust:1.95.0-slim-bookworm AS build
 # A C toolchain and cmake for the few crates with C parts (aws-lc-sys, the bundled SQLite).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential cmake pkg-config \
