@@ -110,6 +110,8 @@ pub static GRAPHQL: LazyLock<GraphqlMetrics> = LazyLock::new(|| GraphqlMetrics {
 
 pub struct EventMetrics {
     pub published: IntCounterVec,
+    /// Shared by every consumer (notifications, recommendations), told apart by `service`.
+    pub consumed: IntCounterVec,
     pub outbox_pending: prometheus::IntGaugeVec,
 }
 
@@ -117,6 +119,11 @@ pub static EVENTS: LazyLock<EventMetrics> = LazyLock::new(|| EventMetrics {
     published: counter_vec(
         "herald_events_published_total",
         "Events published to the herald.events exchange, by routing key and outcome.",
+        &["service", "routing_key", "outcome"],
+    ),
+    consumed: counter_vec(
+        "herald_events_consumed_total",
+        "Events consumed from RabbitMQ, by routing key and outcome (enqueued, profile, dead_lettered, requeued).",
         &["service", "routing_key", "outcome"],
     ),
     outbox_pending: gauge_vec(
@@ -134,7 +141,6 @@ pub struct RecommendationMetrics {
     pub users_scored: prometheus::IntCounter,
     pub published: prometheus::IntCounter,
     pub model_products: prometheus::IntGauge,
-    pub events_consumed: IntCounterVec,
 }
 
 /// Seconds, for jobs that may take minutes on a large shop.
@@ -151,8 +157,8 @@ fn job_histogram(name: &str, help: &str) -> prometheus::Histogram {
     register(histogram)
 }
 
-pub static RECOMMENDATIONS: LazyLock<RecommendationMetrics> = LazyLock::new(|| {
-    RecommendationMetrics {
+pub static RECOMMENDATIONS: LazyLock<RecommendationMetrics> =
+    LazyLock::new(|| RecommendationMetrics {
         query_duration: histogram_vec(
             "herald_recommendation_query_duration_seconds",
             "Time to score one shopper's recommendations (store reads included).",
@@ -191,14 +197,7 @@ pub static RECOMMENDATIONS: LazyLock<RecommendationMetrics> = LazyLock::new(|| {
             )
             .expect("valid gauge"),
         ),
-        // The same metric the notifications pipeline exports, told apart by `service`.
-        events_consumed: counter_vec(
-            "herald_events_consumed_total",
-            "Events consumed from RabbitMQ, by routing key and outcome (enqueued, profile, dead_lettered, requeued).",
-            &["service", "routing_key", "outcome"],
-        ),
-    }
-});
+    });
 
 /// The Prometheus text exposition of everything registered.
 pub fn render() -> String {

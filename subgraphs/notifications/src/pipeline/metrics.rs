@@ -15,11 +15,8 @@ pub struct PipelineMetrics {
 }
 
 pub static PIPELINE: LazyLock<PipelineMetrics> = LazyLock::new(|| PipelineMetrics {
-    events_consumed: counter_vec(
-        "herald_events_consumed_total",
-        "Events consumed from RabbitMQ, by routing key and outcome (enqueued, profile, dead_lettered, requeued).",
-        &["service", "routing_key", "outcome"],
-    ),
+    // One metric for every consumer, in the shared catalog; this is a handle on it.
+    events_consumed: herald_service::metrics::EVENTS.consumed.clone(),
     deliveries: counter_vec(
         "herald_deliveries_total",
         "Deliveries by channel and outcome (delivered, duplicate, opted_out, capped, failed).",

@@ -13,7 +13,6 @@ use futures::StreamExt;
 use herald_service::events::{
     DEAD_LETTER_EXCHANGE, EXCHANGE, Envelope, declare_exchanges, routing,
 };
-use herald_service::metrics::RECOMMENDATIONS as METRICS;
 use lapin::message::Delivery as AmqpDelivery;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
@@ -205,8 +204,8 @@ pub async fn declare_topology(
 }
 
 fn consumed(routing_key: &str, outcome: &str) {
-    METRICS
-        .events_consumed
+    herald_service::metrics::EVENTS
+        .consumed
         .with_label_values(&["recommendations", routing_key, outcome])
         .inc();
 }
