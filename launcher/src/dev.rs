@@ -48,9 +48,14 @@ pub async fn run(args: DevArgs) -> anyhow::Result<ExitCode> {
         }
         outcome = start_and_supervise(&plan, &args, &mut supervisor, stop_rx) => outcome,
     };
+    // The reason first, then the shutdown's own messages.
+    let code = outcome.unwrap_or_else(|e| {
+        warn!("herald: {e:#}");
+        ExitCode::FAILURE
+    });
     supervisor.stop_all(args.grace).await;
     warn!("herald: all services stopped");
-    outcome
+    Ok(code)
 }
 
 async fn stopped(mut stop: watch::Receiver<Option<&'static str>>) -> &'static str {
