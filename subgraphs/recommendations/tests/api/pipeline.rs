@@ -356,3 +356,80 @@ async fn product_viewed_counts_and_poison_is_dead_lettered_with_its_reason() {
         .expect("reason header");
     assert!(reason.contains("invalid data"), "{reason}");
 }
+
+/// The whole feed: a purchase on RabbitMQ → this worker's refresh → `recommendation.generated`
+/// → the real notifications pipeline → a RECOMMENDATIONS notification in the shopper's inbox.
+#[tokio::test]
+async fn a_purchase_ends_as_a_recommendations_notification_in_the_inbox() {
+    use herald_notifications::model::{ListFilter, PageRequest};
+    use herald_service::config::ConfigSources;
+
+    let app = spawn_with(no_catalog()).await;
+    app.seed_fixture().await;
+    app.rebuild_model().await;
+    app.spawn_worker().await;
+
+    let run = uuid::Uuid::new_v4().simple().to_string();
+    let inbox_url = format!(
+        "sqlite://{}/notifications.db?mode=rwc",
+        app.data_dir.display()
+    );
+    let settings = herald_notifications::settings::Settings::load(&ConfigSources::from_pairs([
+        ("notifications.database_url", json!(inbox_url)),
+        (
+            "notifications.events_queue",
+            json!(format!("notifications.events.rec-test-{run}")),
+        ),
+        ("notifications.events_queue_expires_ms", json!(600_000)),
+        ("notifications.queue_prefix", json!(format!("rectest{run}"))),
+        ("redis_url", json!(crate::helpers::redis_url())),
+        ("amqp_url", json!(amqp_url())),
+        ("jwks_url", json!(app.issuer.jwks_path())),
+    ]))
+    .expect("notifications settings");
+    let notifications = herald_notifications::pipeline::PipelineWorker::build(
+        settings.clone(),
+        Some(
+            tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind"),
+        ),
+    )
+    .await
+    .expect("notifications worker");
+    tokio::spawn(notifications.run_until(std::future::pending()));
+    crate::helpers::wait_for_queue(&settings.notifications.events_queue).await;
+
+    let me = new_user();
+    publish(
+        routing::ORDER_PLACED,
+        json!({"order_id": "o-9", "user_id": me, "total": 899.0, "currency": "EUR",
+               "items": [{"product_id": "camera", "quantity": 1, "unit_price": 899.0}]}),
+    )
+    .await;
+    let inbox = herald_notifications::store::open(&inbox_url, None, "herald")
+        .await
+        .expect("inbox");
+    let notification = eventually("a RECOMMENDATIONS notification in the inbox", || async {
+        let page = inbox
+            .list(
+                &me,
+                &ListFilter::default(),
+                &PageRequest::new(Some(10), None).ok()?,
+            )
+            .await
+            .ok()?;
+        page.items
+            .into_iter()
+            .find(|n| n.category == herald_service::preferences::Category::Recommendations)
+    })
+    .await;
+    assert_eq!(notification.title, "New picks for you");
+    assert!(
+        notification.body.contains("50mm Lens"),
+        "{}",
+        notification.body
+    );
+    assert_eq!(notification.data["productIds"][0], "lens");
+    assert_eq!(notification.data["reasons"][0], "BOUGHT_TOGETHER");
+}
