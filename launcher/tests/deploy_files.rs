@@ -349,3 +349,26 @@ fn compose_references_hold_together_and_prometheus_scrapes_every_service() {
         );
     }
 }
+
+#[test]
+fn grafana_provisioning_points_at_the_dashboards_and_their_datasource() {
+    let datasources = yaml("dashboards/grafana/provisioning/datasources/prometheus.yml");
+    let source = &datasources["datasources"][0];
+    assert_eq!(source["uid"].as_str(), Some("herald-prometheus"));
+    assert_eq!(source["url"].as_str(), Some("http://prometheus:9090"));
+    let providers = yaml("dashboards/grafana/provisioning/dashboards/herald.yml");
+    let path = providers["providers"][0]["options"]["path"]
+        .as_str()
+        .expect("provider path");
+    let compose = yaml("docker-compose.yml");
+    let mounts = compose["services"]["grafana"]["volumes"]
+        .as_sequence()
+        .expect("grafana volumes");
+    assert!(
+        mounts
+            .iter()
+            .filter_map(|m| m.as_str())
+            .any(|m| m.starts_with("./dashboards:") && m.contains(path)),
+        "compose mounts dashboards/ where the provider reads ({path})"
+    );
+}
