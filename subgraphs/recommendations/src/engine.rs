@@ -31,6 +31,8 @@ pub struct EngineConfig {
     pub history_limit: usize,
     /// Categories inferred from behaviour when the shopper stated none.
     pub inferred_categories: usize,
+    /// At most this many products per shopper feed the neighbour lists (their strongest).
+    pub max_products_per_shopper: usize,
 }
 
 impl Default for EngineConfig {
@@ -44,6 +46,7 @@ impl Default for EngineConfig {
             shrinkage: 2.0,
             history_limit: 100,
             inferred_categories: 3,
+            max_products_per_shopper: 500,
         }
     }
 }
@@ -63,8 +66,11 @@ impl EngineConfig {
         if !self.shrinkage.is_finite() || self.shrinkage < 0.0 {
             return Err("shrinkage must not be negative".into());
         }
-        if self.neighbours == 0 || self.history_limit == 0 {
-            return Err("neighbours and history_limit must be positive".into());
+        if self.neighbours == 0 || self.history_limit == 0 || self.max_products_per_shopper < 2 {
+            return Err(
+                "neighbours and history_limit must be positive, max_products_per_shopper at least 2"
+                    .into(),
+            );
         }
         Ok(())
     }
@@ -138,21 +144,32 @@ pub fn build_model(
         .map(|(i, p)| (*p, i))
         .collect();
 
-    // Rows per shopper and per product; both stay sorted because `pairs` is.
+    // Rows per shopper, sorted by product because `pairs` is.
     let mut user_rows: Vec<Vec<(usize, Weight)>> = Vec::new();
-    let mut product_rows: Vec<Vec<(usize, Weight)>> = vec![Vec::new(); product_ids.len()];
     let mut current_user: Option<&str> = None;
     for ((user, product), weight) in &pairs {
         if current_user != Some(*user) {
             current_user = Some(*user);
             user_rows.push(Vec::new());
         }
-        let u = user_rows.len() - 1;
-        let p = product_index[product];
         if let Some(row) = user_rows.last_mut() {
-            row.push((p, *weight));
+            row.push((product_index[product], *weight));
         }
-        product_rows[p].push((u, *weight));
+    }
+    // A shopper with thousands of products (a crawler, a reseller) would cost the square of
+    // that and say little about any pair: keep their strongest ones.
+    for row in &mut user_rows {
+        if row.len() > config.max_products_per_shopper {
+            row.sort_by(|a, b| b.1.total.total_cmp(&a.1.total).then(a.0.cmp(&b.0)));
+            row.truncate(config.max_products_per_shopper);
+            row.sort_by_key(|(p, _)| *p);
+        }
+    }
+    let mut product_rows: Vec<Vec<(usize, Weight)>> = vec![Vec::new(); product_ids.len()];
+    for (u, row) in user_rows.iter().enumerate() {
+        for (p, weight) in row {
+            product_rows[*p].push((u, *weight));
+        }
     }
     let norms: Vec<f64> = product_rows
         .iter()
@@ -673,6 +690,25 @@ mod tests {
         activity.reverse();
         let b = build_model(&activity, now(), &config);
         assert_eq!(a, b);
+    }
+
+    #[test]
+    fn a_shopper_touching_everything_is_capped_to_their_strongest_products() {
+        let config = EngineConfig {
+            max_products_per_shopper: 2,
+            ..Default::default()
+        };
+        let activity = vec![
+            event(1, "bot", "a", Purchased, 0),
+            event(2, "bot", "b", AddedToCart, 0),
+            event(3, "bot", "c", Viewed, 0),
+            event(4, "u", "b", Viewed, 0),
+            event(5, "u", "c", Viewed, 0),
+        ];
+        let models = build_model(&activity, now(), &config);
+        let a = models.iter().find(|m| m.product_id == "a").unwrap();
+        assert_eq!(a.neighbours.len(), 1, "the bot's view of c is dropped");
+        assert_eq!(a.neighbours[0].product_id, "b");
     }
 
     #[test]

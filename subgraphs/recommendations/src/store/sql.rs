@@ -9,7 +9,6 @@ use sea_orm::{
     ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
     TransactionTrait,
 };
-use sea_orm_migration::MigratorTrait;
 
 use super::{RecommendationStore, StoreError, StoreResult, migrations};
 use crate::model::{
@@ -174,20 +173,9 @@ pub struct SqlStore {
 impl SqlStore {
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
         let db = sql::connect(url).await?;
-        // The API and the worker often start together on a fresh database; whichever loses
-        // the race to migrate finds the work done on its next attempt.
-        let mut attempt = 0;
-        loop {
-            match migrations::Migrator::up(&db, None).await {
-                Ok(()) => break,
-                Err(e) if attempt < 5 => {
-                    attempt += 1;
-                    tracing::warn!(error = %e, attempt, "migration failed; retrying");
-                    tokio::time::sleep(std::time::Duration::from_millis(300 * attempt)).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
+        // The API and the worker often start together on a fresh database; `migrate` lets
+        // one migrate while the other waits.
+        sql::migrate::<migrations::Migrator>(&db, "recommendations").await?;
         Ok(Self { db })
     }
 
