@@ -162,12 +162,17 @@ fn new_run() -> (String, PathBuf) {
 }
 
 fn start_launcher(id: &str, data_dir: &Path) -> Launcher {
+    start_launcher_with(id, data_dir, &["--seed-demo"])
+}
+
+fn start_launcher_with(id: &str, data_dir: &Path, extra: &[&str]) -> Launcher {
     let id = id.to_owned();
     let bin_dir = bin_dir();
     let data_dir = data_dir.to_path_buf();
     let offset = free_offset();
     let mut child = Command::new(env!("CARGO_BIN_EXE_herald"))
-        .args(["dev", "--seed-demo", "--port-offset", &offset.to_string()])
+        .args(["dev", "--port-offset", &offset.to_string()])
+        .args(extra)
         .arg("--bin-dir")
         .arg(&bin_dir)
         .env_remove("HERALD_TEST_BIN_DIR")
@@ -386,4 +391,109 @@ async fn herald_dev_seed_demo_twice_on_one_data_dir_logs_the_demo_users_in_again
         "second run exit {status}:\n{}",
         second.log()
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn when_a_child_dies_herald_dev_says_which_and_stops_the_others() {
+    let (id, data_dir) = new_run();
+    let mut launcher = start_launcher_with(&id, &data_dir, &[]);
+    launcher.wait_for_line("Herald is ready");
+    let (victim, pid) = launcher
+        .pids
+        .iter()
+        .find(|(name, _)| name == "recommendations-worker")
+        .cloned()
+        .unwrap_or_else(|| panic!("no recommendations-worker pid:\n{}", launcher.log()));
+    kill(Pid::from_raw(pid), Signal::SIGKILL).expect("SIGKILL to the worker");
+    launcher.wait_for_line("exited unexpectedly");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = launcher.child.try_wait().expect("waiting for the launcher") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the launcher did not stop after {victim} died:\n{}",
+            launcher.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    launcher.drain();
+    assert!(!status.success(), "a dead child is a failure: {status}");
+    assert!(
+        launcher
+            .output
+            .iter()
+            .any(|l| l.contains("recommendations-worker exited unexpectedly")),
+        "{}",
+        launcher.log()
+    );
+    for (name, pid) in &launcher.pids {
+        assert_eq!(
+            kill(Pid::from_raw(*pid), None),
+            Err(Errno::ESRCH),
+            "{name} (pid {pid}) outlived the launcher"
+        );
+    }
+}
+
+/// Runs `herald dev` to completion with extra arguments and environment; returns (success,
+/// everything it printed).
+fn run_to_end(args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_herald"));
+    command
+        .arg("dev")
+        .args(args)
+        .current_dir(workspace_root())
+        .stdin(Stdio::null());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let output = command.output().expect("running herald dev");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+#[test]
+fn herald_dev_names_the_missing_binaries_and_how_to_build_them() {
+    let empty = std::env::temp_dir().join(format!("herald-no-bins-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&empty).expect("empty dir");
+    let dir = empty.display().to_string();
+    let (ok, text) = run_to_end(&["--bin-dir", &dir], &[]);
+    let _ = std::fs::remove_dir_all(&empty);
+    assert!(!ok, "{text}");
+    for name in [
+        "herald-users",
+        "herald-notifications",
+        "herald-recommendations",
+        "herald-router",
+    ] {
+        assert!(text.contains(name), "{name} not named: {text}");
+    }
+    assert!(text.contains("cargo build --release --workspace"), "{text}");
+}
+
+#[test]
+fn herald_dev_says_how_to_start_unreachable_brokers() {
+    let bin_dir = bin_dir().display().to_string();
+    // Port 1 on loopback: nothing listens there.
+    let (ok, text) = run_to_end(
+        &["--bin-dir", &bin_dir],
+        &[
+            ("HERALD_REDIS_URL", "redis://127.0.0.1:1"),
+            ("HERALD_AMQP_URL", "amqp://guest:secret@127.0.0.1:1/%2f"),
+        ],
+    );
+    assert!(!ok, "{text}");
+    assert!(text.contains("redis-server --daemonize yes"), "{text}");
+    assert!(text.contains("rabbitmq-server -detached"), "{text}");
+    assert!(
+        !text.contains("secret"),
+        "the AMQP password is printed: {text}"
+    );
+    assert!(!text.contains(" pid "), "nothing may start: {text}");
 }
