@@ -104,6 +104,7 @@ pub struct Platform {
     pub dir: PathBuf,
     pub router_url: String,
     pub users_url: String,
+    pub notifications_url: String,
     pub test_id: String,
     processes: Vec<Process>,
     http: reqwest::Client,
@@ -141,6 +142,7 @@ impl Platform {
             dir,
             router_url: String::new(),
             users_url: String::new(),
+            notifications_url: String::new(),
             test_id,
             processes: Vec::new(),
             http: reqwest::Client::builder()
@@ -201,6 +203,7 @@ impl Platform {
             &notifications_env,
         );
         let notifications_url = format!("http://127.0.0.1:{notifications_port}");
+        platform.notifications_url = notifications_url.clone();
         platform
             .wait_ready("notifications", &format!("{notifications_url}/ready"))
             .await;

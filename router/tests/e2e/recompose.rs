@@ -80,3 +80,49 @@ async fn a_changed_schema_is_served_without_a_restart_and_a_broken_one_is_not() 
     assert!(body["data"]["me"]["createdAt"].is_string(), "{body}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A `supergraph.yaml` entry may name a running subgraph instead of a file: its SDL is fetched
+/// with `_service { sdl }`, and composes to the same supergraph as the committed files.
+#[tokio::test]
+async fn live_subgraph_sdl_composes_like_the_committed_files() {
+    let platform = Platform::start(Subgraphs::UsersAndNotifications).await;
+    let config = platform.dir.join("live-supergraph.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "federation_version: =2.5.0\nsubgraphs:\n  users:\n    routing_url: {u}/graphql\n    schema:\n      subgraph_url: {u}/graphql\n  notifications:\n    routing_url: {n}/graphql\n    schema:\n      subgraph_url: {n}/graphql\n",
+            u = platform.users_url,
+            n = platform.notifications_url
+        ),
+    )
+    .expect("supergraph.yaml");
+    let compose = |config: &Path, output: &Path| {
+        let status = std::process::Command::new(crate::helpers::binary("herald-router"))
+            .arg("compose")
+            .current_dir(&platform.dir)
+            .env("HERALD_ROUTER__SUPERGRAPH_CONFIG", config)
+            .env("HERALD_ROUTER__SUPERGRAPH_OUTPUT", output)
+            .status()
+            .expect("herald-router compose");
+        assert!(status.success(), "compose from {}", config.display());
+        std::fs::read_to_string(output).expect("composed supergraph")
+    };
+    let live = compose(&config, &platform.dir.join("live.graphql"));
+
+    let files = platform.dir.join("files-supergraph.yaml");
+    std::fs::write(
+        &files,
+        format!(
+            "subgraphs:\n  users:\n    routing_url: {u}/graphql\n    schema:\n      file: {uf}\n  notifications:\n    routing_url: {n}/graphql\n    schema:\n      file: {nf}\n",
+            u = platform.users_url,
+            n = platform.notifications_url,
+            uf = workspace_root().join("subgraphs/users/schema.graphql").display(),
+            nf = workspace_root()
+                .join("subgraphs/notifications/schema.graphql")
+                .display(),
+        ),
+    )
+    .expect("supergraph.yaml");
+    let from_files = compose(&files, &platform.dir.join("files.graphql"));
+    assert_eq!(live, from_files);
+}
