@@ -59,6 +59,7 @@ const OTHER_METRICS: &[&str] = &[
     "hive_router_supergraph_poll_total",
     "hive_router_supergraph_process_duration_seconds",
     "hive_router_subscriptions_clients_active",
+    "hive_router_subscriptions_subgraphs_active",
     "http_server_request_duration_seconds",
     "http_server_active_requests",
     "http_server_response_body_size_bytes",
