@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::Context;
+use herald_service::config::LogFormat;
 use hive_router::ntex;
 use hive_router::{PluginRegistry, init_rustls_crypto_provider, router_entrypoint};
 
@@ -51,8 +52,17 @@ pub fn serve(settings: Settings) -> anyhow::Result<()> {
             format!("{}s", router.poll_interval_secs),
         )
         .env(JWKS_URL_ENV, &settings.common.jwks_url)
+        // HERALD_LOG_FORMAT, in the engine's terms (its values are the same words).
+        .env("LOG_FORMAT", log_format(settings.common.log_format))
         .exec();
     Err(error).context("starting the router engine")
+}
+
+fn log_format(format: LogFormat) -> &'static str {
+    match format {
+        LogFormat::Text => "text",
+        LogFormat::Json => "json",
+    }
 }
 
 fn absolute(path: &Path) -> anyhow::Result<PathBuf> {
