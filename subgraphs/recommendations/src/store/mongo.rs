@@ -449,8 +449,10 @@ impl RecommendationStore for MongoStore {
             .await?
             .map(|c| c.value)
             .unwrap_or(version);
+        // The previous version stays until the next rebuild: a reader that read the counter
+        // just before the commit still finds all of its rows.
         self.models
-            .delete_many(doc! {"version": {"$lt": current}})
+            .delete_many(doc! {"version": {"$lt": current - 1}})
             .await
             .map_err(db_error)?;
         Ok(current)

@@ -423,15 +423,17 @@ impl RecommendationStore for SqlStore {
     }
 
     async fn load_model(&self) -> StoreResult<Model> {
-        // One read transaction, so the rows and the version belong together.
+        // The version first: under PostgreSQL's read committed each statement sees its own
+        // snapshot, so rows read after it are at least that new, and a cache keyed by the
+        // version can only be stale for one reload, never stuck.
         let txn = self.db.begin().await.map_err(db_error)?;
+        let meta = counter::Entity::find_by_id(MODEL.to_owned())
+            .one(&txn)
+            .await
+            .map_err(db_error)?;
         let rows = product_model::Entity::find()
             .order_by_asc(product_model::Column::ProductId)
             .all(&txn)
-            .await
-            .map_err(db_error)?;
-        let meta = counter::Entity::find_by_id(MODEL.to_owned())
-            .one(&txn)
             .await
             .map_err(db_error)?;
         txn.commit().await.map_err(db_error)?;
