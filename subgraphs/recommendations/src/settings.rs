@@ -130,3 +130,55 @@ impl Settings {
         Ok(settings)
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_follow_the_shared_contract() {
+        let settings =
+            Settings::load(&ConfigSources::from_pairs(Vec::<(&str, String)>::new())).unwrap();
+        let r = settings.recommendations;
+        assert_eq!(r.port, 8003);
+        assert_eq!(r.worker_port, 9103);
+        assert_eq!(r.events_queue, "recommendations.events");
+        assert_eq!(r.queue_prefix, "bull");
+        assert_eq!(r.mongodb_database, "herald");
+        assert_eq!(r.database_url, "sqlite://data/recommendations.db?mode=rwc");
+        assert_eq!(
+            r.catalog_path,
+            "subgraphs/recommendations/catalog/products.jsonl"
+        );
+    }
+
+    #[test]
+    fn nested_engine_keys_and_bad_values() {
+        let settings = Settings::load(&ConfigSources::from_pairs([(
+            "recommendations.engine.half_life_days",
+            14.0,
+        )]))
+        .unwrap();
+        assert!((settings.recommendations.engine.half_life_days - 14.0).abs() < 1e-12);
+        for (key, value) in [
+            (
+                "recommendations.engine.purchase_weight",
+                serde_json::json!(0.5),
+            ),
+            (
+                "recommendations.publish.change_threshold",
+                serde_json::json!(2),
+            ),
+            ("recommendations.recompute_cron", serde_json::json!("daily")),
+            ("recommendations.queue_prefix", serde_json::json!("a:b")),
+            (
+                "recommendations.database_url",
+                serde_json::json!("mysql://x"),
+            ),
+        ] {
+            let err = Settings::load(&ConfigSources::from_pairs([(key, value)])).unwrap_err();
+            assert!(err.to_string().contains("recommendations"), "{key}: {err}");
+        }
+    }
+}
