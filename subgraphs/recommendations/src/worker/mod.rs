@@ -190,6 +190,9 @@ async fn process(
                 .map_err(|e| bullmq::Error::ProcessingError(format!("{e:#}")))
         }
         REFRESH_USER => {
+            // Every purchase, from an event or the API, comes through here: the model is
+            // now behind.
+            dirty.store(true, Ordering::Relaxed);
             let data: RefreshUserJob = serde_json::from_value(job.data().clone())
                 .map_err(|e| bullmq::Error::Unrecoverable(format!("invalid job data: {e}")))?;
             let outcome = recommender
