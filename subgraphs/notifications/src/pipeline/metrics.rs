@@ -7,7 +7,6 @@ use herald_service::preferences::Channel;
 use prometheus::{Histogram, HistogramVec, IntCounterVec, IntGaugeVec};
 
 pub struct PipelineMetrics {
-    pub events_consumed: IntCounterVec,
     pub deliveries: IntCounterVec,
     pub job_duration: HistogramVec,
     pub publish_to_inbox: Histogram,
@@ -15,8 +14,6 @@ pub struct PipelineMetrics {
 }
 
 pub static PIPELINE: LazyLock<PipelineMetrics> = LazyLock::new(|| PipelineMetrics {
-    // One metric for every consumer, in the shared catalog; this is a handle on it.
-    events_consumed: herald_service::metrics::EVENTS.consumed.clone(),
     deliveries: counter_vec(
         "herald_deliveries_total",
         "Deliveries by channel and outcome (delivered, duplicate, opted_out, capped, failed).",
@@ -44,12 +41,5 @@ pub fn delivery(channel: Channel, outcome: &str) {
     PIPELINE
         .deliveries
         .with_label_values(&[channel.as_str(), outcome])
-        .inc();
-}
-
-pub fn consumed(routing_key: &str, outcome: &str) {
-    PIPELINE
-        .events_consumed
-        .with_label_values(&["notifications", routing_key, outcome])
         .inc();
 }

@@ -20,6 +20,7 @@ use axum::Router;
 use bullmq::worker::CancellationToken as JobToken;
 use bullmq::{Job, Worker as BullWorker, WorkerOptions};
 use futures::FutureExt;
+use herald_service::consumer::EventConsumer;
 use herald_service::events::Publisher;
 use herald_service::http::{self, ReadinessCheck};
 use herald_service::preferences::Channel;
@@ -40,7 +41,7 @@ pub struct PipelineWorker {
     listener: TcpListener,
     jobs: Jobs,
     delivery: Arc<Delivery>,
-    consumer: Arc<consumer::Consumer>,
+    consumer: Arc<EventConsumer>,
     redis: redis::aio::ConnectionManager,
     port: u16,
 }
@@ -90,13 +91,17 @@ impl PipelineWorker {
             n.frequency_caps.clone(),
             email::Mailer::from_settings(&n.email)?,
         ));
-        let consumer = Arc::new(consumer::Consumer {
+        let consumer = Arc::new(EventConsumer {
+            service: "notifications",
             amqp_url: settings.common.amqp_url.clone(),
             queue: n.events_queue.clone(),
             queue_expires_ms: n.events_queue_expires_ms,
             prefetch: n.prefetch,
-            store,
-            jobs: jobs.clone(),
+            bindings: &consumer::BINDINGS,
+            handler: Arc::new(consumer::Events {
+                store,
+                jobs: jobs.clone(),
+            }),
         });
         let listener = http::listener_or_bind(listener, &n.worker_host, n.worker_port).await?;
         let port = listener.local_addr()?.port();

@@ -16,6 +16,7 @@ use axum::Router;
 use bullmq::worker::CancellationToken as JobToken;
 use bullmq::{Job, Worker as BullWorker, WorkerOptions};
 use futures::{FutureExt, StreamExt};
+use herald_service::consumer::EventConsumer;
 use herald_service::events::Publisher;
 use herald_service::http::{self, ReadinessCheck};
 use herald_service::metrics::RECOMMENDATIONS as METRICS;
@@ -37,7 +38,7 @@ pub struct RecommendationsWorker {
     jobs: Jobs,
     recommender: Arc<Recommender>,
     publisher: Arc<Publisher>,
-    consumer: Arc<consumer::Consumer>,
+    consumer: Arc<EventConsumer>,
     dirty: Arc<AtomicBool>,
     port: u16,
 }
@@ -62,14 +63,18 @@ impl RecommendationsWorker {
             "recommendations",
         ));
         let dirty = Arc::new(AtomicBool::new(false));
-        let consumer = Arc::new(consumer::Consumer {
+        let consumer = Arc::new(EventConsumer {
+            service: "recommendations",
             amqp_url: settings.common.amqp_url.clone(),
             queue: r.events_queue.clone(),
             queue_expires_ms: r.events_queue_expires_ms,
             prefetch: r.prefetch,
-            store: recommender.store().clone(),
-            jobs: jobs.clone(),
-            dirty: dirty.clone(),
+            bindings: &consumer::BINDINGS,
+            handler: Arc::new(consumer::Events {
+                store: recommender.store().clone(),
+                jobs: jobs.clone(),
+                dirty: dirty.clone(),
+            }),
         });
         let listener = http::listener_or_bind(listener, &r.worker_host, r.worker_port).await?;
         let port = listener.local_addr()?.port();
